@@ -1,0 +1,35 @@
+#![forbid(unsafe_code)]
+#![doc(test(attr(deny(warnings))))]
+//! Goroutine-style profiles and leak checks for tokio tasks.
+//!
+//! See the README for the tour; the main entry points are [`track`], [`spawn`], [`snapshot`] and
+//! [`live_count`].
+
+mod frame;
+#[cfg(feature = "serde")]
+mod json;
+pub mod labels;
+mod profile;
+mod registry;
+mod site;
+mod snapshot;
+mod spawn;
+mod stack;
+mod task;
+
+pub use registry::live_count;
+pub use snapshot::{Diff, DiffGroup, Frame, Group, Snapshot, State, TaskInfo, snapshot};
+pub use task::{spawn, spawn_blocking, spawn_named};
+pub use taskprof_macros::track;
+
+#[doc(hidden)]
+pub mod __private {
+    //! Only for the output of taskprof's macros. Not public API; may change in any release.
+    pub use crate::frame::{AwaitPoint, Framed, await_point};
+    pub use crate::site::{AwaitSite, FnSite};
+    pub use crate::spawn::{
+        BlockingKind, FutureKind, Passthrough, PassthroughKind, TrackBlocking, TrackFuture,
+        spawned, spawned_blocking,
+    };
+    pub use crate::task::Tracked;
+}

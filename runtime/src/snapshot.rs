@@ -1,0 +1,456 @@
+//! Point-in-time views of the live tasks: [`snapshot`], [`Snapshot`], [`Group`] and [`Diff`].
+
+use std::borrow::Cow;
+use std::cmp::Ordering;
+use std::collections::HashMap;
+use std::panic::Location;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::labels::Labels;
+use crate::registry;
+use crate::site::{Resolved, with_sites};
+use crate::stack::{Entry, entry_descendants, entry_site};
+use crate::task::{Header, Name, RUNNING};
+
+/// Whether a task is being polled right now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize),
+    serde(rename_all = "snake_case")
+)]
+pub enum State {
+    /// Parked: waiting to be woken (or queued to run).
+    Idle,
+    /// Being polled (or, for a blocking task, running its closure).
+    Running,
+}
+
+impl State {
+    /// `idle` or `running`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Idle => "idle",
+            State::Running => "running",
+        }
+    }
+}
+
+/// One line of a task's stack: a `#[track]` function, and where in it the task waits.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Frame {
+    label: &'static str,
+    location: &'static Location<'static>,
+    awaiting: Option<&'static str>,
+    depth: u32,
+}
+
+impl Frame {
+    /// The function's path (`module::Type::method`) or its `name = ".."` override.
+    pub fn label(&self) -> &str {
+        self.label
+    }
+    /// Source file, as `file!()` gives it.
+    pub fn file(&self) -> &str {
+        self.location.file()
+    }
+    /// Line of the `.await` the task is parked on, or of the function for a frame without one.
+    pub fn line(&self) -> u32 {
+        self.location.line()
+    }
+    /// Column, 1-based.
+    pub fn column(&self) -> u32 {
+        self.location.column()
+    }
+    /// Source text of the awaited expression, shortened to about 60 characters.
+    pub fn awaiting(&self) -> Option<&str> {
+        self.awaiting
+    }
+    /// Nesting depth: 0 for the task's outermost frame. Frames of concurrent branches
+    /// (`join!`, `select!`) share their parent's depth + 1.
+    pub fn depth(&self) -> u32 {
+        self.depth
+    }
+    fn sort_key(&self) -> (&str, &str, u32, u32, Option<&str>, u32) {
+        (
+            self.label,
+            self.location.file(),
+            self.location.line(),
+            self.location.column(),
+            self.awaiting,
+            self.depth,
+        )
+    }
+}
+
+impl PartialOrd for Frame {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Frame {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.sort_key().cmp(&other.sort_key())
+    }
+}
+
+/// What tasks of one group share: spawn site, stack and labels.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Key {
+    site: Option<&'static Location<'static>>,
+    stack: Arc<[Frame]>,
+    labels: Arc<Labels>,
+}
+
+impl Key {
+    fn site_key(&self) -> Option<(&str, u32, u32)> {
+        self.site.map(|l| (l.file(), l.line(), l.column()))
+    }
+}
+
+impl PartialOrd for Key {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Key {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.site_key()
+            .cmp(&other.site_key())
+            .then_with(|| self.stack.cmp(&other.stack))
+            .then_with(|| self.labels.cmp(&other.labels))
+    }
+}
+
+/// A live task as seen by a [`Snapshot`].
+#[derive(Clone, Debug)]
+pub struct TaskInfo {
+    id: u64,
+    name: Cow<'static, str>,
+    key: Key,
+    parent: Option<u64>,
+    state: State,
+    age: Duration,
+    polls: u64,
+    blocking: bool,
+}
+
+impl TaskInfo {
+    /// Process-unique task id.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+    /// The name given to [`spawn_named`](crate::spawn_named), the `#[track]` function of a task that
+    /// registered itself, or else the type of the spawned future.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// Where the task was spawned (`file:line:col`), if known.
+    pub fn spawn_site(&self) -> Option<&'static Location<'static>> {
+        self.key.site
+    }
+    /// The tracked task that spawned it, if any.
+    pub fn parent(&self) -> Option<u64> {
+        self.parent
+    }
+    /// Its labels, inherited ones included.
+    pub fn labels(&self) -> &Labels {
+        &self.key.labels
+    }
+    /// Idle or running.
+    pub fn state(&self) -> State {
+        self.state
+    }
+    /// Time since it was spawned.
+    pub fn age(&self) -> Duration {
+        self.age
+    }
+    /// How many times it has been polled.
+    pub fn polls(&self) -> u64 {
+        self.polls
+    }
+    /// True for a [`spawn_blocking`](crate::spawn_blocking) task.
+    pub fn is_blocking(&self) -> bool {
+        self.blocking
+    }
+    /// Where it waits, innermost frame first (empty when it waits outside any `#[track]` code).
+    pub fn stack(&self) -> &[Frame] {
+        &self.key.stack
+    }
+}
+
+/// Tasks sharing spawn site, stack and labels, with their count (a line of Go's debug=1 profile).
+#[derive(Clone, Debug)]
+pub struct Group {
+    count: usize,
+    key: Key,
+}
+
+impl Group {
+    /// Number of tasks in the group.
+    pub fn count(&self) -> usize {
+        self.count
+    }
+    /// Their spawn site.
+    pub fn spawn_site(&self) -> Option<&'static Location<'static>> {
+        self.key.site
+    }
+    /// Their stack, innermost frame first.
+    pub fn stack(&self) -> &[Frame] {
+        &self.key.stack
+    }
+    /// Their labels.
+    pub fn labels(&self) -> &Labels {
+        &self.key.labels
+    }
+}
+
+/// The live tracked tasks at one instant.
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    pub(crate) tasks: Vec<TaskInfo>,
+    pub(crate) groups: Vec<Group>,
+    pub(crate) taken: SystemTime,
+}
+
+/// Takes a snapshot of every live tracked task.
+///
+/// It never holds a registry lock while doing more than cloning pointers, and never waits on a
+/// task: a task republishing its stack faster than the snapshot can read it shows an empty stack.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+/// let task = taskprof::spawn(async move { let _ = rx.await; });
+/// tokio::task::yield_now().await;
+/// let snap = taskprof::snapshot();
+/// assert!(snap.total() >= 1);
+/// print!("{snap}"); // grouped, like Go's debug=1
+/// print!("{snap:#}"); // one block per task, like debug=2
+/// drop(tx);
+/// task.await.unwrap();
+/// # }
+/// ```
+pub fn snapshot() -> Snapshot {
+    // Clone the entries shard by shard; everything else happens without registry locks, so tasks
+    // can come and go (even be dropped on this thread) while we work.
+    let headers: Vec<Arc<Header>> = registry::tasks()
+        .iter()
+        .map(|e| e.value().clone())
+        .collect();
+    let now = Instant::now();
+    let taken = SystemTime::now();
+    let empty_labels = Arc::new(Labels::default());
+    let mut stacks: HashMap<Vec<Entry>, Arc<[Frame]>> = HashMap::new();
+    let mut raw = Vec::new();
+    let tasks = with_sites(|lookup| {
+        headers
+            .iter()
+            .map(|h| {
+                h.stack.read(&mut raw);
+                let stack = match stacks.get(&raw) {
+                    Some(s) => s.clone(),
+                    None => {
+                        let s = resolve(&raw, lookup);
+                        stacks.insert(raw.clone(), s.clone());
+                        s
+                    }
+                };
+                TaskInfo {
+                    id: h.id,
+                    name: name_of(h),
+                    key: Key {
+                        site: h.spawn_site,
+                        stack,
+                        labels: h.labels().unwrap_or_else(|| empty_labels.clone()),
+                    },
+                    parent: (h.parent != 0).then_some(h.parent),
+                    state: if h.state.load(Relaxed) == RUNNING {
+                        State::Running
+                    } else {
+                        State::Idle
+                    },
+                    age: now.saturating_duration_since(h.created),
+                    polls: h.polls.load(Relaxed),
+                    blocking: h.blocking,
+                }
+            })
+            .collect::<Vec<_>>()
+    });
+    drop(headers);
+    Snapshot::from_tasks(tasks, taken)
+}
+
+fn name_of(h: &Header) -> Cow<'static, str> {
+    match &h.name {
+        Name::Given(n) => n.clone(),
+        Name::Frame(site, type_name) => Cow::Borrowed(site.label(*type_name)),
+        Name::Type(t) => Cow::Borrowed(clean_type_name(t)),
+    }
+}
+
+/// `taskprof::frame::Framed<app::check::{{closure}}>` → `app::check::{{closure}}`.
+fn clean_type_name(t: &'static str) -> &'static str {
+    let mut t = t;
+    for wrapper in ["taskprof::frame::Framed<", "taskprof::labels::WithLabels<"] {
+        if let Some(inner) = t.strip_prefix(wrapper).and_then(|s| s.strip_suffix('>')) {
+            t = inner;
+        }
+    }
+    t
+}
+
+/// Turns a published stack (post-order, innermost first) into frames with depths.
+fn resolve(raw: &[Entry], lookup: &dyn Fn(u32) -> Option<Resolved>) -> Arc<[Frame]> {
+    // Walk from the outermost entry (last) back: an entry's subtree is the `descendants` entries
+    // right before it, and its depth is one more than the entry whose subtree holds it.
+    let mut depth = vec![0u32; raw.len()];
+    for i in (0..raw.len()).rev() {
+        let d = depth[i];
+        let n = entry_descendants(raw[i]).min(i);
+        for slot in &mut depth[i - n..i] {
+            *slot = d + 1;
+        }
+    }
+    raw.iter()
+        .zip(depth)
+        .filter_map(|(e, depth)| {
+            lookup(entry_site(*e)).map(|r| Frame {
+                label: r.label,
+                location: r.location,
+                awaiting: r.text,
+                depth,
+            })
+        })
+        .collect()
+}
+
+impl Snapshot {
+    pub(crate) fn from_tasks(mut tasks: Vec<TaskInfo>, taken: SystemTime) -> Self {
+        tasks.sort_by_key(|t| t.id);
+        let groups = group(tasks.iter().map(|t| &t.key));
+        Snapshot {
+            tasks,
+            groups,
+            taken,
+        }
+    }
+
+    /// Number of live tracked tasks.
+    pub fn total(&self) -> usize {
+        self.tasks.len()
+    }
+    /// Every task, by id.
+    pub fn tasks(&self) -> &[TaskInfo] {
+        &self.tasks
+    }
+    /// Tasks grouped by spawn site, stack and labels: count descending, then by key.
+    pub fn groups(&self) -> &[Group] {
+        &self.groups
+    }
+    /// When the snapshot was taken.
+    pub fn taken_at(&self) -> SystemTime {
+        self.taken
+    }
+
+    /// What changed since `base`: the groups whose count changed, largest growth first.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let base = taskprof::snapshot();
+    /// let (tx, rx) = tokio::sync::broadcast::channel::<()>(1);
+    /// let tasks: Vec<_> = (0..3).map(|_| {
+    ///     let mut rx = tx.subscribe();
+    ///     taskprof::spawn(async move { let _ = rx.recv().await; })
+    /// }).collect();
+    /// tokio::task::yield_now().await;
+    /// let diff = taskprof::snapshot().diff(&base);
+    /// assert_eq!(diff.groups()[0].delta(), 3);
+    /// # drop((tx, rx, tasks));
+    /// # }
+    /// ```
+    pub fn diff(&self, base: &Snapshot) -> Diff {
+        let mut counts: HashMap<&Key, i64> = HashMap::new();
+        for g in &self.groups {
+            *counts.entry(&g.key).or_default() += g.count as i64;
+        }
+        for g in &base.groups {
+            *counts.entry(&g.key).or_default() -= g.count as i64;
+        }
+        let mut groups: Vec<DiffGroup> = counts
+            .into_iter()
+            .filter(|(_, d)| *d != 0)
+            .map(|(k, delta)| DiffGroup {
+                delta,
+                key: k.clone(),
+            })
+            .collect();
+        groups.sort_by(|a, b| b.delta.cmp(&a.delta).then_with(|| a.key.cmp(&b.key)));
+        Diff {
+            total: self.total() as i64 - base.total() as i64,
+            groups,
+        }
+    }
+}
+
+fn group<'a>(keys: impl Iterator<Item = &'a Key>) -> Vec<Group> {
+    let mut counts: HashMap<&Key, usize> = HashMap::new();
+    for k in keys {
+        *counts.entry(k).or_default() += 1;
+    }
+    let mut groups: Vec<Group> = counts
+        .into_iter()
+        .map(|(k, count)| Group {
+            count,
+            key: k.clone(),
+        })
+        .collect();
+    groups.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.key.cmp(&b.key)));
+    groups
+}
+
+/// The change between two snapshots ([`Snapshot::diff`]): the leak-hunting view.
+#[derive(Clone, Debug)]
+pub struct Diff {
+    pub(crate) total: i64,
+    pub(crate) groups: Vec<DiffGroup>,
+}
+
+impl Diff {
+    /// Change in the total number of tasks.
+    pub fn total(&self) -> i64 {
+        self.total
+    }
+    /// Groups whose count changed, largest growth first.
+    pub fn groups(&self) -> &[DiffGroup] {
+        &self.groups
+    }
+}
+
+/// A group whose count changed between two snapshots.
+#[derive(Clone, Debug)]
+pub struct DiffGroup {
+    delta: i64,
+    key: Key,
+}
+
+impl DiffGroup {
+    /// Signed change in the number of tasks.
+    pub fn delta(&self) -> i64 {
+        self.delta
+    }
+    /// Their spawn site.
+    pub fn spawn_site(&self) -> Option<&'static Location<'static>> {
+        self.key.site
+    }
+    /// Their stack, innermost frame first.
+    pub fn stack(&self) -> &[Frame] {
+        &self.key.stack
+    }
+    /// Their labels.
+    pub fn labels(&self) -> &Labels {
+        &self.key.labels
+    }
+}
