@@ -1,1 +1,2 @@
+#![forbid(unsafe_code)]
 //! Shared pieces of the examples.

@@ -4,10 +4,10 @@ use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::labels::{LabelScope, LabelSet};
+use crate::labels::LabelScope;
 use crate::site::{AwaitSite, FnSite, TypeName};
-use crate::stack::{CURRENT, entry, mark};
-use crate::task::{Name, Registration, poll_task};
+use crate::stack::{CURRENT, Inherit, entry, mark};
+use crate::task::{Name, Registration, Wakers, poll_task};
 
 /// How a frame relates to the task polling it, decided on its first poll.
 enum Role {
@@ -17,7 +17,8 @@ enum Role {
     /// Polled with no tracked task around it (plain `tokio::spawn`, `block_on`): a task itself.
     Root {
         reg: Registration,
-        labels: Option<LabelSet>,
+        ctx: Inherit,
+        wakers: Option<Wakers>,
     },
 }
 
@@ -58,21 +59,25 @@ impl<F: Future> Future for Framed<F> {
             *this.role = match crate::stack::current_task() {
                 Some(_) => Role::Nested,
                 None => {
-                    let labels = (!this.site.labels().is_empty()).then(|| {
-                        std::sync::Arc::new(crate::labels::Labels::merged(
-                            None,
-                            this.site.labels().iter().copied(),
-                        ))
-                    });
+                    let ctx = Inherit {
+                        labels: (!this.site.labels().is_empty()).then(|| {
+                            std::sync::Arc::new(crate::labels::Labels::merged(
+                                None,
+                                this.site.labels().iter().copied(),
+                            ))
+                        }),
+                        scope: None,
+                    };
                     Role::Root {
                         reg: Registration::new(
                             None,
                             Name::Frame(this.site, *this.type_name),
                             false,
-                            labels.clone(),
+                            &ctx,
                             0,
                         ),
-                        labels,
+                        ctx,
+                        wakers: None,
                     }
                 }
             };
@@ -97,8 +102,8 @@ impl<F: Future> Future for Framed<F> {
             labels: this.labels,
         };
         match this.role {
-            Role::Root { reg, labels } => {
-                poll_task(reg.header(), labels, std::pin::pin!(frame), cx)
+            Role::Root { reg, ctx, wakers } => {
+                poll_task(reg.header(), ctx, wakers, std::pin::pin!(frame), cx)
             }
             _ => frame.poll_frame(cx),
         }

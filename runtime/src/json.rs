@@ -48,8 +48,10 @@ impl Serialize for Frame {
 
 impl Serialize for Group {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut st = s.serialize_struct("Group", 4)?;
+        let mut st = s.serialize_struct("Group", 6)?;
         st.serialize_field("count", &self.count())?;
+        st.serialize_field("oldest_secs", &self.oldest().as_secs_f64())?;
+        st.serialize_field("lost_waker", &self.lost_waker())?;
         st.serialize_field("spawn_site", &Site(self.spawn_site()))?;
         st.serialize_field("labels", self.labels())?;
         st.serialize_field("stack", self.stack())?;
@@ -59,13 +61,14 @@ impl Serialize for Group {
 
 impl Serialize for TaskInfo {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut st = s.serialize_struct("TaskInfo", 10)?;
+        let mut st = s.serialize_struct("TaskInfo", 11)?;
         st.serialize_field("id", &self.id())?;
         st.serialize_field("name", self.name())?;
         st.serialize_field("spawn_site", &Site(self.spawn_site()))?;
         st.serialize_field("parent", &self.parent())?;
         st.serialize_field("labels", self.labels())?;
         st.serialize_field("state", &self.state())?;
+        st.serialize_field("lost_waker", &self.lost_waker())?;
         st.serialize_field("age_secs", &self.age().as_secs_f64())?;
         st.serialize_field("polls", &self.polls())?;
         st.serialize_field("blocking", &self.is_blocking())?;

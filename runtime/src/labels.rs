@@ -181,7 +181,7 @@ impl LabelScope {
                 Some(m) => m,
                 None => {
                     let m = Arc::new(Labels::merged(
-                        c.labels.as_deref(),
+                        c.ctx.labels.as_deref(),
                         self.extra.iter().map(|(k, v)| (&**k, &**v)),
                     ));
                     if c.task != 0 && self.restore.is_none() {
@@ -190,13 +190,13 @@ impl LabelScope {
                     m
                 }
             };
-            std::mem::replace(&mut c.labels, Some(merged))
+            std::mem::replace(&mut c.ctx.labels, Some(merged))
         })
     }
 
     /// Puts the previous labels back; on completion also restores the task's labels.
     pub(crate) fn exit(&mut self, prev: Option<LabelSet>, done: bool) {
-        self.merged = CURRENT.with_borrow_mut(|c| std::mem::replace(&mut c.labels, prev));
+        self.merged = CURRENT.with_borrow_mut(|c| std::mem::replace(&mut c.ctx.labels, prev));
         if done {
             self.restore = None;
         }

@@ -9,6 +9,7 @@ mod frame;
 #[cfg(feature = "serde")]
 mod json;
 pub mod labels;
+mod leak;
 mod profile;
 mod registry;
 mod site;
@@ -17,6 +18,7 @@ mod spawn;
 mod stack;
 mod task;
 
+pub use leak::{LeakCheck, LeakReport};
 pub use registry::live_count;
 pub use snapshot::{Diff, DiffGroup, Frame, Group, Snapshot, State, TaskInfo, snapshot};
 pub use task::{spawn, spawn_blocking, spawn_named};

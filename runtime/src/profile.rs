@@ -4,8 +4,7 @@ use std::fmt::{self, Display, Formatter, Write};
 use std::panic::Location;
 use std::time::Duration;
 
-use crate::labels::Labels;
-use crate::snapshot::{Diff, Frame, Snapshot, TaskInfo};
+use crate::snapshot::{Diff, Frame, Key, Snapshot, TaskInfo};
 
 /// `{snapshot}` prints the grouped profile, `{snapshot:#}` one block per task.
 ///
@@ -30,17 +29,11 @@ impl Display for Snapshot {
         writeln!(f, "task profile: total {}", self.total())?;
         if f.alternate() {
             for task in self.tasks() {
-                write_task(f, task)?;
+                writeln!(f, "{task}")?;
             }
         } else {
             for g in self.groups() {
-                write_group(
-                    f,
-                    &g.count().to_string(),
-                    g.spawn_site(),
-                    g.labels(),
-                    g.stack(),
-                )?;
+                write_group(f, &g.count().to_string(), g.key(), None)?;
             }
         }
         Ok(())
@@ -52,32 +45,32 @@ impl Display for Diff {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         writeln!(f, "task profile diff: total {:+}", self.total())?;
         for g in self.groups() {
-            write_group(
-                f,
-                &format!("{:+}", g.delta()),
-                g.spawn_site(),
-                g.labels(),
-                g.stack(),
-            )?;
+            write_group(f, &format!("{:+}", g.delta()), g.key(), None)?;
         }
         Ok(())
     }
 }
 
+/// `COUNT @ SITE[ # age AGE][ # lost waker][ # labels: {..}]`, the frames, a blank line.
 pub(crate) fn write_group(
     f: &mut impl Write,
     count: &str,
-    site: Option<&Location<'_>>,
-    labels: &Labels,
-    stack: &[Frame],
+    key: &Key,
+    age: Option<Duration>,
 ) -> fmt::Result {
     write!(f, "{count} @ ")?;
-    write_site(f, site)?;
-    if !labels.is_empty() {
-        write!(f, " # labels: {labels}")?;
+    write_site(f, key.site)?;
+    if let Some(age) = age {
+        write!(f, " # age {}", Age(age))?;
+    }
+    if key.lost {
+        f.write_str(" # lost waker")?;
+    }
+    if !key.labels.is_empty() {
+        write!(f, " # labels: {}", key.labels)?;
     }
     f.write_char('\n')?;
-    for frame in stack {
+    for frame in key.stack.iter() {
         write_frame(f, frame)?;
     }
     f.write_char('\n')
@@ -105,14 +98,20 @@ pub(crate) fn write_frame(f: &mut impl Write, frame: &Frame) -> fmt::Result {
     f.write_char('\n')
 }
 
+/// One task's block of the per-task profile (Go's `debug=2`), without the trailing blank line.
+impl Display for TaskInfo {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        write_task(f, self)
+    }
+}
+
 fn write_task(f: &mut impl Write, task: &TaskInfo) -> fmt::Result {
-    writeln!(
-        f,
-        "task {} [{}, {}]:",
-        task.id(),
-        task.state().as_str(),
-        Age(task.age())
-    )?;
+    let state = if task.lost_waker() {
+        "lost waker"
+    } else {
+        task.state().as_str()
+    };
+    writeln!(f, "task {} [{}, {}]:", task.id(), state, Age(task.age()))?;
     for frame in task.stack() {
         write_frame(f, frame)?;
     }
@@ -130,7 +129,7 @@ fn write_task(f: &mut impl Write, task: &TaskInfo) -> fmt::Result {
     if let Some(parent) = task.parent() {
         write!(f, " by task {parent}")?;
     }
-    f.write_str("\n\n")
+    f.write_char('\n')
 }
 
 /// Human-readable age: `850ms`, `12.3s`, `5m12s`, `2h05m`.

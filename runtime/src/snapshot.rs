@@ -98,10 +98,12 @@ impl Ord for Frame {
 
 /// What tasks of one group share: spawn site, stack and labels.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-struct Key {
-    site: Option<&'static Location<'static>>,
-    stack: Arc<[Frame]>,
-    labels: Arc<Labels>,
+pub(crate) struct Key {
+    pub(crate) site: Option<&'static Location<'static>>,
+    pub(crate) stack: Arc<[Frame]>,
+    pub(crate) labels: Arc<Labels>,
+    /// Parked with no waker left to wake it.
+    pub(crate) lost: bool,
 }
 
 impl Key {
@@ -121,6 +123,7 @@ impl Ord for Key {
             .cmp(&other.site_key())
             .then_with(|| self.stack.cmp(&other.stack))
             .then_with(|| self.labels.cmp(&other.labels))
+            .then_with(|| self.lost.cmp(&other.lost))
     }
 }
 
@@ -179,12 +182,18 @@ impl TaskInfo {
     pub fn stack(&self) -> &[Frame] {
         &self.key.stack
     }
+    /// True when the task is parked and nothing can ever wake it: every clone of its waker was
+    /// dropped without waking it. Such a task is leaked for certain.
+    pub fn lost_waker(&self) -> bool {
+        self.key.lost
+    }
 }
 
 /// Tasks sharing spawn site, stack and labels, with their count (a line of Go's debug=1 profile).
 #[derive(Clone, Debug)]
 pub struct Group {
     count: usize,
+    oldest: Duration,
     key: Key,
 }
 
@@ -204,6 +213,17 @@ impl Group {
     /// Their labels.
     pub fn labels(&self) -> &Labels {
         &self.key.labels
+    }
+    /// True when these tasks have lost their wakers (see [`TaskInfo::lost_waker`]).
+    pub fn lost_waker(&self) -> bool {
+        self.key.lost
+    }
+    /// Age of the oldest task in the group.
+    pub fn oldest(&self) -> Duration {
+        self.oldest
+    }
+    pub(crate) fn key(&self) -> &Key {
+        &self.key
     }
 }
 
@@ -234,10 +254,16 @@ pub struct Snapshot {
 /// # }
 /// ```
 pub fn snapshot() -> Snapshot {
+    snapshot_matching(|_| true)
+}
+
+/// A snapshot of the tasks whose header matches `pred`.
+pub(crate) fn snapshot_matching(pred: impl Fn(&Header) -> bool) -> Snapshot {
     // Clone the entries shard by shard; everything else happens without registry locks, so tasks
     // can come and go (even be dropped on this thread) while we work.
     let headers: Vec<Arc<Header>> = registry::tasks()
         .iter()
+        .filter(|e| pred(e.value()))
         .map(|e| e.value().clone())
         .collect();
     let now = Instant::now();
@@ -265,6 +291,7 @@ pub fn snapshot() -> Snapshot {
                         site: h.spawn_site,
                         stack,
                         labels: h.labels().unwrap_or_else(|| empty_labels.clone()),
+                        lost: h.lost_waker(),
                     },
                     parent: (h.parent != 0).then_some(h.parent),
                     state: if h.state.load(Relaxed) == RUNNING {
@@ -330,12 +357,18 @@ fn resolve(raw: &[Entry], lookup: &dyn Fn(u32) -> Option<Resolved>) -> Arc<[Fram
 impl Snapshot {
     pub(crate) fn from_tasks(mut tasks: Vec<TaskInfo>, taken: SystemTime) -> Self {
         tasks.sort_by_key(|t| t.id);
-        let groups = group(tasks.iter().map(|t| &t.key));
+        let groups = group(&tasks);
         Snapshot {
             tasks,
             groups,
             taken,
         }
+    }
+
+    /// Keeps only the tasks for which `keep` is true, regrouping them.
+    pub(crate) fn retain(&mut self, keep: impl FnMut(&TaskInfo) -> bool) {
+        self.tasks.retain(keep);
+        self.groups = group(&self.tasks);
     }
 
     /// Number of live tracked tasks.
@@ -395,15 +428,18 @@ impl Snapshot {
     }
 }
 
-fn group<'a>(keys: impl Iterator<Item = &'a Key>) -> Vec<Group> {
-    let mut counts: HashMap<&Key, usize> = HashMap::new();
-    for k in keys {
-        *counts.entry(k).or_default() += 1;
+fn group(tasks: &[TaskInfo]) -> Vec<Group> {
+    let mut counts: HashMap<&Key, (usize, Duration)> = HashMap::new();
+    for t in tasks {
+        let (count, oldest) = counts.entry(&t.key).or_default();
+        *count += 1;
+        *oldest = (*oldest).max(t.age);
     }
     let mut groups: Vec<Group> = counts
         .into_iter()
-        .map(|(k, count)| Group {
+        .map(|(k, (count, oldest))| Group {
             count,
+            oldest,
             key: k.clone(),
         })
         .collect();
@@ -452,5 +488,8 @@ impl DiffGroup {
     /// Their labels.
     pub fn labels(&self) -> &Labels {
         &self.key.labels
+    }
+    pub(crate) fn key(&self) -> &Key {
+        &self.key
     }
 }

@@ -30,8 +30,8 @@ pub(crate) fn entry_descendants(e: Entry) -> usize {
 pub(crate) struct Current {
     /// Id of the tracked task being polled, 0 when none.
     pub(crate) task: u64,
-    /// Labels of the running task, moved in and out around each poll (no refcount traffic).
-    pub(crate) labels: Option<crate::labels::LabelSet>,
+    /// What tasks spawned right now inherit; moved in and out around each poll (no refcounting).
+    pub(crate) ctx: Inherit,
     /// Pending path of the current poll, innermost first.
     pub(crate) buf: Vec<Entry>,
     /// (frame site address, buffer length) of the last recorded `.await` that went pending,
@@ -39,9 +39,23 @@ pub(crate) struct Current {
     pub(crate) last_await: (usize, usize),
 }
 
+/// The context a task passes on to the tasks it spawns: labels and leak-check scope.
+#[derive(Clone, Default)]
+pub(crate) struct Inherit {
+    pub(crate) labels: Option<crate::labels::LabelSet>,
+    pub(crate) scope: Option<std::sync::Arc<crate::leak::Scope>>,
+}
+
+impl Inherit {
+    pub(crate) const NONE: Inherit = Inherit {
+        labels: None,
+        scope: None,
+    };
+}
+
 thread_local! {
     pub(crate) static CURRENT: RefCell<Current> = const {
-        RefCell::new(Current { task: 0, labels: None, buf: Vec::new(), last_await: (0, 0) })
+        RefCell::new(Current { task: 0, ctx: Inherit::NONE, buf: Vec::new(), last_await: (0, 0) })
     };
 }
 

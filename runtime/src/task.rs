@@ -4,16 +4,17 @@ use std::borrow::Cow;
 use std::future::Future;
 use std::panic::Location;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Instant;
 
 use tokio::task::JoinHandle;
 
 use crate::labels::LabelSet;
+use crate::leak::Scope;
 use crate::registry;
-use crate::stack::{CURRENT, StackCell};
+use crate::stack::{CURRENT, Inherit, StackCell};
 
 pub(crate) const IDLE: u8 = 0;
 pub(crate) const RUNNING: u8 = 1;
@@ -37,10 +38,13 @@ pub(crate) struct Header {
     pub(crate) spawn_site: Option<&'static Location<'static>>,
     pub(crate) name: Name,
     pub(crate) blocking: bool,
+    pub(crate) scope: Option<Arc<Scope>>,
     labels: Mutex<Option<LabelSet>>,
     pub(crate) polls: AtomicU64,
     pub(crate) state: AtomicU8,
     pub(crate) stack: StackCell,
+    /// The waker the task's future sees; see [`WakeTracker`].
+    pub(crate) waker: Arc<WakeTracker>,
 }
 
 impl Header {
@@ -49,6 +53,18 @@ impl Header {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// True when the task is parked and no waker can reach it any more: every clone of the
+    /// waker it was polled with has been dropped and it was not woken, so nothing can ever
+    /// poll it again (the analog of Go's `goroutineleak` profile).
+    pub(crate) fn lost_waker(&self) -> bool {
+        // One reference is ours, one is the task's cached `Waker`; any other is a clone held by
+        // whatever the task waits on. Before the first poll the cached waker does not exist yet.
+        !self.blocking
+            && self.state.load(Ordering::Relaxed) == IDLE
+            && Arc::strong_count(&self.waker) == 2
+            && !self.waker.woken.load(Ordering::Acquire)
     }
 
     pub(crate) fn set_labels(&self, labels: Option<LabelSet>) -> Option<LabelSet> {
@@ -70,9 +86,12 @@ impl Registration {
         site: Option<&'static Location<'static>>,
         name: Name,
         blocking: bool,
-        labels: Option<LabelSet>,
+        ctx: &Inherit,
         parent: u64,
     ) -> Self {
+        if let Some(scope) = &ctx.scope {
+            scope.enter();
+        }
         let header = Arc::new(Header {
             id: registry::next_id(),
             parent,
@@ -80,10 +99,12 @@ impl Registration {
             spawn_site: site,
             name,
             blocking,
-            labels: Mutex::new(labels),
+            scope: ctx.scope.clone(),
+            labels: Mutex::new(ctx.labels.clone()),
             polls: AtomicU64::new(0),
             state: AtomicU8::new(IDLE),
             stack: StackCell::new(),
+            waker: Arc::new(WakeTracker::default()),
         });
         registry::insert(header.clone());
         Self { header }
@@ -97,12 +118,15 @@ impl Registration {
 impl Drop for Registration {
     fn drop(&mut self) {
         registry::remove(self.header.id);
+        if let Some(scope) = &self.header.scope {
+            scope.exit();
+        }
     }
 }
 
-/// The parent id and labels a task spawned right now inherits.
-pub(crate) fn inherited() -> (u64, Option<LabelSet>) {
-    CURRENT.with_borrow(|c| (c.task, c.labels.clone()))
+/// The parent id and context a task spawned right now inherits.
+pub(crate) fn inherited() -> (u64, Inherit) {
+    CURRENT.with_borrow(|c| (c.task, c.ctx.clone()))
 }
 
 pin_project_lite::pin_project! {
@@ -113,7 +137,8 @@ pin_project_lite::pin_project! {
         // Declared first so it is dropped first: the entry outlives the future's drop.
         #[pin]
         fut: F,
-        labels: Option<LabelSet>,
+        ctx: Inherit,
+        wakers: Option<Wakers>,
         reg: Registration,
     }
 }
@@ -124,13 +149,18 @@ impl<F: Future> Tracked<F> {
         name: Option<Cow<'static, str>>,
         fut: F,
     ) -> Self {
-        let (parent, labels) = inherited();
+        let (parent, ctx) = inherited();
         let name = match name {
             Some(n) => Name::Given(n),
             None => Name::Type(std::any::type_name::<F>()),
         };
-        let reg = Registration::new(Some(site), name, false, labels.clone(), parent);
-        Self { fut, labels, reg }
+        let reg = Registration::new(Some(site), name, false, &ctx, parent);
+        Self {
+            fut,
+            ctx,
+            wakers: None,
+            reg,
+        }
     }
 }
 
@@ -139,7 +169,7 @@ impl<F: Future> Future for Tracked<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        poll_task(this.reg.header(), this.labels, this.fut, cx)
+        poll_task(this.reg.header(), this.ctx, this.wakers, this.fut, cx)
     }
 }
 
@@ -147,17 +177,20 @@ impl<F: Future> Future for Tracked<F> {
 /// poll, and publishes where it waits when it returns `Pending`.
 pub(crate) fn poll_task<F: Future>(
     header: &Header,
-    labels: &mut Option<LabelSet>,
+    ctx: &mut Inherit,
+    wakers: &mut Option<Wakers>,
     fut: Pin<&mut F>,
     cx: &mut Context<'_>,
 ) -> Poll<F::Output> {
-    let guard = TaskGuard::enter(header.id, labels);
+    let wakers = wakers.get_or_insert_with(|| Wakers::new(&header.waker, cx.waker()));
+    wakers.refresh(&header.waker, cx.waker());
+    let guard = TaskGuard::enter(header.id, ctx);
     // Only this poller writes these, so a load and a store are enough (no read-modify-write).
     header
         .polls
         .store(header.polls.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
     header.state.store(RUNNING, Ordering::Relaxed);
-    let out = fut.poll(cx);
+    let out = fut.poll(&mut Context::from_waker(&wakers.tracked));
     if out.is_pending() {
         CURRENT.with_borrow(|c| {
             header
@@ -173,20 +206,20 @@ pub(crate) fn poll_task<F: Future>(
 /// Restores the thread's previous task context, also when the poll panics.
 struct TaskGuard<'a> {
     prev_task: u64,
-    prev_labels: Option<LabelSet>,
-    labels: &'a mut Option<LabelSet>,
+    prev_ctx: Inherit,
+    ctx: &'a mut Inherit,
     start: usize,
 }
 
 impl<'a> TaskGuard<'a> {
-    fn enter(task: u64, labels: &'a mut Option<LabelSet>) -> Self {
+    fn enter(task: u64, ctx: &'a mut Inherit) -> Self {
         CURRENT.with_borrow_mut(|c| {
             let prev_task = std::mem::replace(&mut c.task, task);
-            let prev_labels = std::mem::replace(&mut c.labels, labels.take());
+            let prev_ctx = std::mem::replace(&mut c.ctx, std::mem::take(ctx));
             Self {
                 prev_task,
-                prev_labels,
-                labels,
+                prev_ctx,
+                ctx,
                 start: c.buf.len(),
             }
         })
@@ -197,7 +230,7 @@ impl Drop for TaskGuard<'_> {
     fn drop(&mut self) {
         CURRENT.with_borrow_mut(|c| {
             c.task = self.prev_task;
-            *self.labels = std::mem::replace(&mut c.labels, self.prev_labels.take());
+            *self.ctx = std::mem::replace(&mut c.ctx, std::mem::take(&mut self.prev_ctx));
             c.buf.truncate(self.start);
         });
     }
@@ -275,22 +308,73 @@ pub(crate) fn tracked_blocking<F, R>(site: &'static Location<'static>, f: F) -> 
 where
     F: FnOnce() -> R,
 {
-    let (parent, mut labels) = inherited();
+    let (parent, mut ctx) = inherited();
     let reg = Registration::new(
         Some(site),
         Name::Type(std::any::type_name::<F>()),
         true,
-        labels.clone(),
+        &ctx,
         parent,
     );
     move || {
         let header = reg.header();
-        let _guard = TaskGuard::enter(header.id, &mut labels);
+        let _guard = TaskGuard::enter(header.id, &mut ctx);
         header.polls.store(1, Ordering::Relaxed);
         header.state.store(RUNNING, Ordering::Relaxed);
         let out = f();
         drop(_guard);
         drop(reg);
         out
+    }
+}
+
+/// The waker a tracked task's future is polled with: it forwards wakes to the executor's waker
+/// and lets [`Header::lost_waker`] count how many clones of it are still held. One per task,
+/// allocated with the task, not per poll.
+#[derive(Default)]
+pub(crate) struct WakeTracker {
+    inner: Mutex<Option<Waker>>,
+    /// Set by a wake, cleared when a poll starts: a woken task is not lost even if it holds no
+    /// waker clone.
+    woken: AtomicBool,
+}
+
+impl Wake for WakeTracker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Release);
+        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if let Some(w) = inner {
+            w.wake();
+        }
+    }
+}
+
+/// The task's side of the tracking waker: the `Waker` it lends to its future and the executor
+/// waker last forwarded to, compared without locking on each poll.
+pub(crate) struct Wakers {
+    tracked: Waker,
+    executor: Waker,
+}
+
+impl Wakers {
+    fn new(tracker: &Arc<WakeTracker>, executor: &Waker) -> Self {
+        *tracker.inner.lock().unwrap_or_else(|p| p.into_inner()) = Some(executor.clone());
+        Self {
+            tracked: Waker::from(tracker.clone()),
+            executor: executor.clone(),
+        }
+    }
+
+    fn refresh(&mut self, tracker: &WakeTracker, executor: &Waker) {
+        tracker.woken.store(false, Ordering::Relaxed);
+        // tokio hands a task the same waker every time; other executors may not.
+        if !self.executor.will_wake(executor) {
+            self.executor = executor.clone();
+            *tracker.inner.lock().unwrap_or_else(|p| p.into_inner()) = Some(executor.clone());
+        }
     }
 }

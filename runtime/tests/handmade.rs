@@ -47,7 +47,11 @@ async fn frames_and_awaits_show_in_profiles() {
     let snap = taskprof::snapshot();
     println!("{snap}");
     println!("{snap:#}");
-    let g = &snap.groups()[0];
+    let g = snap
+        .groups()
+        .iter()
+        .find(|g| g.spawn_site().is_some() && g.labels().get("role") == Some("outer"))
+        .expect("group of the spawned tasks");
     assert_eq!(g.count(), 3);
     assert_eq!(g.stack().len(), 2);
     assert_eq!(g.stack()[0].label(), "handmade::wait");
@@ -60,9 +64,64 @@ async fn frames_and_awaits_show_in_profiles() {
         .find(|t| t.spawn_site().is_none())
         .expect("root task");
     assert_eq!(root.name(), "handmade::outer");
+    let ids: Vec<u64> = snap.tasks().iter().map(|t| t.id()).collect();
     drop(txs);
     for h in handles {
         h.await.unwrap();
     }
-    assert_eq!(taskprof::snapshot().total(), 0);
+    let after = taskprof::snapshot();
+    assert!(after.tasks().iter().all(|t| !ids.contains(&t.id())));
+}
+
+/// Returns `Pending` forever without keeping the waker: nothing can ever wake its task.
+struct DropsWaker;
+
+impl std::future::Future for DropsWaker {
+    type Output = ();
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        std::task::Poll::Pending
+    }
+}
+
+#[tokio::test]
+async fn lost_wakers_are_flagged_and_reported_at_once() {
+    let (_tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let report = taskprof::LeakCheck::new()
+        .grace(std::time::Duration::from_millis(200))
+        .run(async move {
+            taskprof::spawn(DropsWaker);
+            taskprof::spawn(async move {
+                let _ = rx.await;
+            });
+            tokio::task::yield_now().await;
+        })
+        .await;
+    // A task parked on a live channel keeps its waker; the other lost it.
+    let report = report.expect_err("both tasks leak");
+    println!("{report}");
+    let lost: Vec<bool> = report
+        .snapshot()
+        .tasks()
+        .iter()
+        .map(|t| t.lost_waker())
+        .collect();
+    assert_eq!(lost.iter().filter(|l| **l).count(), 1, "{report}");
+    assert_eq!(report.count(), 2);
+}
+
+#[tokio::test]
+async fn only_lost_tasks_left_fail_without_waiting_the_grace() {
+    let report = taskprof::LeakCheck::new()
+        .grace(std::time::Duration::from_secs(3600))
+        .run(async {
+            taskprof::spawn(DropsWaker);
+            tokio::task::yield_now().await;
+        })
+        .await
+        .expect_err("lost waker leaks");
+    assert_eq!(report.count(), 1);
+    assert!(report.to_string().contains("# lost waker"), "{report}");
 }
