@@ -64,7 +64,13 @@ async fn frames_and_awaits_show_in_profiles() {
         .find(|t| t.spawn_site().is_none())
         .expect("root task");
     assert_eq!(root.name(), "handmade::outer");
-    let ids: Vec<u64> = snap.tasks().iter().map(|t| t.id()).collect();
+    let ids: Vec<u64> = snap
+        .tasks()
+        .iter()
+        .filter(|t| t.labels().get("role") == Some("outer"))
+        .map(|t| t.id())
+        .collect();
+    assert_eq!(ids.len(), 4);
     drop(txs);
     for h in handles {
         h.await.unwrap();
