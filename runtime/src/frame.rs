@@ -40,6 +40,9 @@ impl<F: Future> Framed<F> {
     /// Used by `#[track]` expansions only.
     #[inline]
     pub fn new(site: &'static FnSite, type_name: Option<fn() -> &'static str>, fut: F) -> Self {
+        // Awaits in async blocks the function spawns name it too, even if it never suspends
+        // itself; after the first call this is one atomic load.
+        site.label(type_name);
         Self {
             fut,
             site,

@@ -262,7 +262,8 @@ impl<F: Future> Future for InScope<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let prev = CURRENT.with_borrow_mut(|c| std::mem::replace(&mut c.ctx.scope, this.scope.take()));
+        let prev =
+            CURRENT.with_borrow_mut(|c| std::mem::replace(&mut c.ctx.scope, this.scope.take()));
         // Put the scope back even if the future panics.
         struct Restore<'a> {
             slot: &'a mut Option<Arc<Scope>>,
@@ -323,3 +324,13 @@ impl fmt::Debug for LeakReport {
 }
 
 impl std::error::Error for LeakReport {}
+
+/// Used by `#[taskprof::test]` expansions only: runs the test body on `rt` under `check`, and
+/// fails the test with the report if tasks leak. A panicking body panics through unchanged.
+#[doc(hidden)]
+pub fn run_test<F: Future>(rt: tokio::runtime::Runtime, check: LeakCheck, body: F) -> F::Output {
+    match rt.block_on(check.run(body)) {
+        Ok(out) => out,
+        Err(report) => panic!("{report}"),
+    }
+}

@@ -28,6 +28,7 @@ pub use taskprof_macros::track;
 pub mod __private {
     //! Only for the output of taskprof's macros. Not public API; may change in any release.
     pub use crate::frame::{AwaitPoint, Framed, await_point};
+    pub use crate::leak::run_test;
     pub use crate::site::{AwaitSite, FnSite};
     pub use crate::spawn::{
         BlockingKind, FutureKind, Passthrough, PassthroughKind, TrackBlocking, TrackFuture,

@@ -318,13 +318,17 @@ fn name_of(h: &Header) -> Cow<'static, str> {
     }
 }
 
-/// `taskprof::frame::Framed<app::check::{{closure}}>` → `app::check::{{closure}}`.
+/// The code a spawned future runs, from its type: `app::check::{{closure}}` (an `async fn`'s
+/// future) → `app::check`, and an async block written in `app::health` → `app::health`.
 fn clean_type_name(t: &'static str) -> &'static str {
     let mut t = t;
     for wrapper in ["taskprof::frame::Framed<", "taskprof::labels::WithLabels<"] {
         if let Some(inner) = t.strip_prefix(wrapper).and_then(|s| s.strip_suffix('>')) {
             t = inner;
         }
+    }
+    while let Some(outer) = t.strip_suffix("::{{closure}}") {
+        t = outer;
     }
     t
 }
