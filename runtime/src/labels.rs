@@ -190,7 +190,7 @@ impl LabelScope {
                     m
                 }
             };
-            std::mem::replace(&mut c.ctx.labels, Some(merged))
+            c.ctx.labels.replace(merged)
         })
     }
 

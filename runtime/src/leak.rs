@@ -291,6 +291,7 @@ impl<F: Future> Future for InScope<F> {
 /// #	leaks::fetch	tests/leaks.rs:22:41	await answer
 ///
 /// ```
+#[allow(clippy::tabs_in_doc_comments)] // frame lines start with a tab, as in Go's profiles
 pub struct LeakReport {
     leaked: Snapshot,
 }

@@ -22,6 +22,7 @@ pub use leak::{LeakCheck, LeakReport};
 pub use registry::live_count;
 pub use snapshot::{Diff, DiffGroup, Frame, Group, Snapshot, State, TaskInfo, snapshot};
 pub use task::{spawn, spawn_blocking, spawn_named};
+pub use taskprof_macros::test;
 pub use taskprof_macros::track;
 
 #[doc(hidden)]

@@ -24,6 +24,8 @@ use crate::snapshot::{Diff, Frame, Key, Snapshot, TaskInfo};
 /// spawned at examples/leaky_health.rs:120:9 by task 3
 ///
 /// ```
+// The profile's frame lines start with a tab, as Go's do.
+#[allow(clippy::tabs_in_doc_comments)]
 impl Display for Snapshot {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         writeln!(f, "task profile: total {}", self.total())?;

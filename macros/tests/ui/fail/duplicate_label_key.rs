@@ -1,0 +1,6 @@
+#[taskprof::track(label(kind = "db", shard = "1", kind = "cache"))]
+async fn load() {}
+
+fn main() {
+    let _ = load();
+}

@@ -1,0 +1,6 @@
+#[taskprof::track(name = "a", name = "b")]
+async fn load() {}
+
+fn main() {
+    let _ = load();
+}

@@ -1,0 +1,6 @@
+#[taskprof::track(name = "")]
+async fn load() {}
+
+fn main() {
+    let _ = load();
+}

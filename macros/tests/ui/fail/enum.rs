@@ -1,0 +1,8 @@
+#[taskprof::track]
+enum State {
+    Idle,
+}
+
+fn main() {
+    let _ = State::Idle;
+}

@@ -1,0 +1,6 @@
+#[taskprof::track(label(5 = "five"))]
+async fn load() {}
+
+fn main() {
+    let _ = load();
+}

@@ -1,0 +1,6 @@
+#[taskprof::track(label = "db")]
+async fn load() {}
+
+fn main() {
+    let _ = load();
+}

@@ -1,0 +1,6 @@
+#[taskprof::track(label(shard = 3))]
+async fn load() {}
+
+fn main() {
+    let _ = load();
+}

@@ -1,0 +1,6 @@
+#[taskprof::track]
+static LIMIT: usize = 10;
+
+fn main() {
+    let _ = LIMIT;
+}

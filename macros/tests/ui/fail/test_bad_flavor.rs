@@ -1,0 +1,7 @@
+#[taskprof::test(flavor = "multi_threaded")]
+async fn typo() {}
+
+#[taskprof::test(flavor = multi_thread)]
+async fn not_a_string() {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[taskprof::test]
+struct NotAFn;
+
+fn main() {}

@@ -1,0 +1,9 @@
+#[taskprof::test]
+#[test]
+async fn twice() {}
+
+#[taskprof::test]
+#[tokio::test]
+async fn with_tokio() {}
+
+fn main() {}

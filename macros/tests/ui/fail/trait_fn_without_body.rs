@@ -1,0 +1,6 @@
+trait Store {
+    #[taskprof::track]
+    async fn load(&self);
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[taskprof::track(name = "load", level = "debug")]
+async fn load() {}
+
+fn main() {
+    let _ = load();
+}
