@@ -6,7 +6,7 @@ use std::task::{Context, Poll};
 
 use crate::labels::LabelScope;
 use crate::site::{AwaitSite, FnSite, TypeName};
-use crate::stack::{CURRENT, Inherit, entry, mark};
+use crate::stack::{CURRENT, Inherit, Pushed, completed, entry, mark};
 use crate::task::{Name, Registration, Wakers, poll_task};
 
 /// How a frame relates to the task polling it, decided on its first poll.
@@ -33,6 +33,14 @@ pin_project_lite::pin_project! {
         type_name: TypeName,
         labels: Option<LabelScope>,
         role: Role,
+        pushed: Option<Pushed>,
+    }
+    impl<F> PinnedDrop for Framed<F> {
+        fn drop(this: Pin<&mut Self>) {
+            if let Some(p) = this.project().pushed.take() {
+                p.retract();
+            }
+        }
     }
 }
 
@@ -49,6 +57,7 @@ impl<F: Future> Framed<F> {
             type_name,
             labels: None,
             role: Role::Unpolled,
+            pushed: None,
         }
     }
 }
@@ -62,15 +71,14 @@ impl<F: Future> Future for Framed<F> {
             *this.role = match crate::stack::current_task() {
                 Some(_) => Role::Nested,
                 None => {
-                    let ctx = Inherit {
-                        labels: (!this.site.labels().is_empty()).then(|| {
-                            std::sync::Arc::new(crate::labels::Labels::merged(
-                                None,
-                                this.site.labels().iter().copied(),
-                            ))
-                        }),
-                        scope: None,
-                    };
+                    // No task around, but maybe labels (`labels::with`) or a leak-check scope.
+                    let (_, mut ctx) = crate::task::inherited();
+                    if !this.site.labels().is_empty() {
+                        ctx.labels = Some(std::sync::Arc::new(crate::labels::Labels::merged(
+                            ctx.labels.as_deref(),
+                            this.site.labels().iter().copied(),
+                        )));
+                    }
                     Role::Root {
                         reg: Registration::new(
                             None,
@@ -103,6 +111,7 @@ impl<F: Future> Future for Framed<F> {
             site,
             type_name,
             labels: this.labels,
+            pushed: this.pushed,
         };
         match this.role {
             Role::Root { reg, ctx, wakers } => {
@@ -119,6 +128,7 @@ struct FrameBody<'a, F> {
     site: &'static FnSite,
     type_name: TypeName,
     labels: &'a mut Option<LabelScope>,
+    pushed: &'a mut Option<Pushed>,
 }
 
 impl<F: Future> FrameBody<'_, F> {
@@ -135,26 +145,29 @@ impl<F: Future> FrameBody<'_, F> {
             }
         };
         if out.is_pending() {
-            self.pending(start);
+            *self.pushed = self.pending(start);
+        } else {
+            *self.pushed = None;
+            completed(start);
         }
         out
     }
 
     #[cold]
-    fn pending(&self, start: usize) {
+    fn pending(&self, start: usize) -> Option<Pushed> {
         let id = self.site.id(self.type_name);
         let me = self.site as *const FnSite as usize;
         CURRENT.with_borrow_mut(|c| {
             if c.task == 0 {
-                return;
+                return None;
             }
             // The `.await` this frame is parked on already names the frame: one line, not two.
-            if c.last_await == (me, c.buf.len()) && c.buf.len() > start {
-                return;
+            if !(c.last_await == (me, c.buf.len()) && c.buf.len() > start) {
+                let descendants = c.buf.len().saturating_sub(start);
+                c.buf.push(entry(id, descendants));
             }
-            let descendants = c.buf.len().saturating_sub(start);
-            c.buf.push(entry(id, descendants));
-        });
+            Some(Pushed::record(c, start))
+        })
     }
 }
 
@@ -168,6 +181,7 @@ impl<F: Future> Future for FrameBody<'_, F> {
             site: this.site,
             type_name: this.type_name,
             labels: this.labels,
+            pushed: this.pushed,
         };
         body.poll_frame(cx)
     }
@@ -181,6 +195,14 @@ pin_project_lite::pin_project! {
         #[pin]
         fut: F,
         site: &'static AwaitSite,
+        pushed: Option<Pushed>,
+    }
+    impl<F> PinnedDrop for AwaitPoint<F> {
+        fn drop(this: Pin<&mut Self>) {
+            if let Some(p) = this.project().pushed.take() {
+                p.retract();
+            }
+        }
     }
 }
 
@@ -190,6 +212,7 @@ pub fn await_point<F: IntoFuture>(site: &'static AwaitSite, fut: F) -> AwaitPoin
     AwaitPoint {
         fut: fut.into_future(),
         site,
+        pushed: None,
     }
 }
 
@@ -202,22 +225,26 @@ impl<F: Future> Future for AwaitPoint<F> {
         let start = mark();
         let out = this.fut.poll(cx);
         if out.is_pending() {
-            await_pending(this.site, start);
+            *this.pushed = await_pending(this.site, start);
+        } else {
+            *this.pushed = None;
+            completed(start);
         }
         out
     }
 }
 
 #[cold]
-fn await_pending(site: &'static AwaitSite, start: usize) {
+fn await_pending(site: &'static AwaitSite, start: usize) -> Option<Pushed> {
     let id = site.id();
     let func = site.func() as *const FnSite as usize;
     CURRENT.with_borrow_mut(|c| {
         if c.task == 0 {
-            return;
+            return None;
         }
         let descendants = c.buf.len().saturating_sub(start);
         c.buf.push(entry(id, descendants));
         c.last_await = (func, c.buf.len());
-    });
+        Some(Pushed::record(c, start))
+    })
 }

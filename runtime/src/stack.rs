@@ -37,6 +37,11 @@ pub(crate) struct Current {
     /// (frame site address, buffer length) of the last recorded `.await` that went pending,
     /// so its frame can tell that the await entry already names it.
     pub(crate) last_await: (usize, usize),
+    /// Counts task polls on this thread, so a frame dropped later can tell whether its entries
+    /// are from the poll under way.
+    pub(crate) epoch: u32,
+    /// Counts removals from `buf`, so a stale range is only drained while it is still in place.
+    pub(crate) mods: u32,
 }
 
 /// The context a task passes on to the tasks it spawns: labels and leak-check scope.
@@ -55,7 +60,14 @@ impl Inherit {
 
 thread_local! {
     pub(crate) static CURRENT: RefCell<Current> = const {
-        RefCell::new(Current { task: 0, ctx: Inherit::NONE, buf: Vec::new(), last_await: (0, 0) })
+        RefCell::new(Current {
+            task: 0,
+            ctx: Inherit::NONE,
+            buf: Vec::new(),
+            last_await: (0, 0),
+            epoch: 0,
+            mods: 0,
+        })
     };
 }
 
@@ -67,6 +79,55 @@ pub(crate) fn current_task() -> Option<u64> {
 /// Length of the pending-path buffer, taken before polling an inner future.
 pub(crate) fn mark() -> usize {
     CURRENT.with_borrow(|c| c.buf.len())
+}
+
+/// Entries a frame or await point pushed in the current poll, remembered so they can be taken
+/// back if it completes or is dropped before the poll ends: a `select!` branch that lost, or a
+/// future cancelled by `timeout`, must not stay on the stack its task publishes.
+#[derive(Clone, Copy)]
+pub(crate) struct Pushed {
+    epoch: u32,
+    mods: u32,
+    start: u32,
+    end: u32,
+}
+
+impl Pushed {
+    /// Records the range `start..` up to the current end of the buffer.
+    pub(crate) fn record(c: &Current, start: usize) -> Self {
+        Pushed {
+            epoch: c.epoch,
+            mods: c.mods,
+            start: start as u32,
+            end: c.buf.len() as u32,
+        }
+    }
+
+    /// Drains the range if it is still this poll's and still in place.
+    pub(crate) fn retract(self) {
+        // `try_with`: frames may be dropped while the thread's locals are being destroyed.
+        let _ = CURRENT.try_with(|c| {
+            let Ok(mut c) = c.try_borrow_mut() else {
+                return;
+            };
+            let (start, end) = (self.start as usize, self.end as usize);
+            if c.task != 0 && c.epoch == self.epoch && c.mods == self.mods && c.buf.len() >= end {
+                c.buf.drain(start..end);
+                c.mods = c.mods.wrapping_add(1);
+            }
+        });
+    }
+}
+
+/// A frame or await point completed: whatever its subtree pushed in this poll is stale.
+#[inline]
+pub(crate) fn completed(start: usize) {
+    CURRENT.with_borrow_mut(|c| {
+        if c.buf.len() > start {
+            c.buf.truncate(start);
+            c.mods = c.mods.wrapping_add(1);
+        }
+    });
 }
 
 const INLINE: usize = 4;

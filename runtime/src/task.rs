@@ -215,6 +215,7 @@ impl<'a> TaskGuard<'a> {
     fn enter(task: u64, ctx: &'a mut Inherit) -> Self {
         CURRENT.with_borrow_mut(|c| {
             let prev_task = std::mem::replace(&mut c.task, task);
+            c.epoch = c.epoch.wrapping_add(1);
             let prev_ctx = std::mem::replace(&mut c.ctx, std::mem::take(ctx));
             Self {
                 prev_task,
