@@ -73,9 +73,11 @@ async fn main() {
     }
     let last = taskprof::snapshot();
     println!("\n{last}");
-    println!("== what grew between the first and the last check ==\n{}", last.diff(&first));
+    println!(
+        "== what grew between the first and the last check ==\n{}",
+        last.diff(&first)
+    );
     if let Some(task) = last.tasks().iter().find(|t| t.stack().len() > 1) {
         println!("== one of them ==\n{task}");
     }
 }
-

@@ -3,12 +3,13 @@
 //!
 //! ```text
 //! #[taskprof::test(
-//!     flavor = "multi_thread", worker_threads = 2,     // or flavor = "current_thread" (default)
-//!     start_paused = true,                             // current_thread only, as in tokio
-//!     grace = "500ms",                                 // ns, us, ms, s, m; decimals allowed
+//!     flavor = "multi_thread", worker_threads = 2,  // or "current_thread" (the default), which
+//!                                                   // alone allows `start_paused = true`
+//!     grace = "500ms",                              // ns, us, ms, s, m; decimals allowed
 //!     ignore = ["my_crate::server::run", "server.rs:40"],
 //! )]
 //! ```
+#![forbid(unsafe_code)]
 
 use proc_macro2::Span;
 use syn::ext::IdentExt;

@@ -26,6 +26,7 @@
 //!
 //! The runtime is built in the user's crate, as `#[tokio::test]` does, so the user's tokio
 //! features apply (`start_paused` needs tokio's `test-util`).
+#![forbid(unsafe_code)]
 
 use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, quote, quote_spanned};

@@ -329,6 +329,7 @@ impl std::error::Error for LeakReport {}
 /// Used by `#[taskprof::test]` expansions only: runs the test body on `rt` under `check`, and
 /// fails the test with the report if tasks leak. A panicking body panics through unchanged.
 #[doc(hidden)]
+#[track_caller]
 pub fn run_test<F: Future>(rt: tokio::runtime::Runtime, check: LeakCheck, body: F) -> F::Output {
     match rt.block_on(check.run(body)) {
         Ok(out) => out,
