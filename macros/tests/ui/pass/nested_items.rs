@@ -23,12 +23,6 @@ async fn outer() -> u32 {
 }
 
 #[taskprof::track]
-pub unsafe fn raw(p: *const u8) -> u8 {
-    // SAFETY: callers pass a valid pointer.
-    unsafe { *p }
-}
-
-#[taskprof::track]
 pub extern "C" fn c_abi(x: u32) -> u32 {
     x
 }
@@ -43,9 +37,6 @@ fn main() {
         .build()
         .unwrap();
     assert_eq!(rt.block_on(outer()), 2 + 10 + 3);
-    let v = 5u8;
-    // SAFETY: `v` is alive.
-    assert_eq!(unsafe { raw(&v) }, 5);
     assert_eq!(c_abi(4), 4);
     assert_eq!(rt.block_on(r#match()), 1);
 }
