@@ -93,11 +93,10 @@ async fn json_parent(rx: broadcast::Receiver<()>) {
     child.await.expect("child");
 }
 
-/// Spawns a parent (with a known site) and its child, both parked in `json_leaf`, plus a root
-/// task with no spawn site; returns the snapshot once all three are parked, and the parent's
-/// spawn line.
-async fn parked_family(rx: broadcast::Receiver<()>) -> (Snapshot, u32, u64) {
-    let (line, _) = (line!(), taskprof::spawn(json_parent(rx.resubscribe())));
+/// Spawns a root task with no spawn site, then waits until it, the parent spawned at
+/// `FILE:line` (by `json_parent`) and the parent's child are all parked; returns the snapshot
+/// and the root's id.
+async fn parked_family(line: u32, rx: broadcast::Receiver<()>) -> (Snapshot, u64) {
     tokio::spawn(json_leaf(rx));
     wait_for("parent, child and root parked", |s| {
         let [parent] = spawned_at(s, FILE, line)[..] else {
@@ -111,7 +110,7 @@ async fn parked_family(rx: broadcast::Receiver<()>) -> (Snapshot, u32, u64) {
         let parked = [parent, child, root]
             .iter()
             .all(|t| !t.stack().is_empty() && !t.labels().is_empty());
-        parked.then(|| (s.clone(), line, root.id()))
+        parked.then(|| (s.clone(), root.id()))
     })
     .await
 }
@@ -119,7 +118,8 @@ async fn parked_family(rx: broadcast::Receiver<()>) -> (Snapshot, u32, u64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn snapshot_json_has_the_documented_fields_and_values() {
     let (tx, rx) = broadcast::channel::<()>(1);
-    let (snap, line, root_id) = parked_family(rx).await;
+    let (line, _) = (line!(), taskprof::spawn(json_parent(rx.resubscribe())));
+    let (snap, root_id) = parked_family(line, rx).await;
     let v = serde_json::to_value(&snap).expect("serialize snapshot");
 
     assert_eq!(keys(&v), ["groups", "taken_at_unix_ms", "tasks", "total"]);
@@ -265,7 +265,8 @@ async fn hostile_labels_round_trip_through_json() {
 async fn diff_json_has_the_documented_fields_and_values() {
     let (tx, rx) = broadcast::channel::<()>(1);
     let base = taskprof::snapshot();
-    let (snap, line, _) = parked_family(rx).await;
+    let (line, _) = (line!(), taskprof::spawn(json_parent(rx.resubscribe())));
+    let (snap, _) = parked_family(line, rx).await;
     let diff = snap.diff(&base);
     let v = serde_json::to_value(&diff).expect("serialize diff");
     assert_eq!(keys(&v), ["groups", "total"]);

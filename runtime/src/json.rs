@@ -2,11 +2,11 @@
 //!
 //! ```json
 //! {"total":1,"taken_at_unix_ms":1764410000000,
-//!  "groups":[{"count":1,"spawn_site":{"file":"src/main.rs","line":9,"column":5},"labels":{},
+//!  "groups":[{"count":1,"oldest_secs":0.25,"lost_waker":false,"spawn_site":{"file":"src/main.rs","line":9,"column":5},"labels":{},
 //!             "stack":[{"label":"app::wait","file":"src/main.rs","line":3,"column":8,
 //!                       "awaiting":"rx","depth":0}]}],
-//!  "tasks":[{"id":1,"name":"app::main::{{closure}}","spawn_site":{...},"parent":null,"labels":{},
-//!            "state":"idle","age_secs":0.25,"polls":1,"blocking":false,"stack":[...]}]}
+//!  "tasks":[{"id":1,"name":"app::main","spawn_site":{...},"parent":null,"labels":{},
+//!            "state":"idle","lost_waker":false,"age_secs":0.25,"polls":1,"blocking":false,"stack":[...]}]}
 //! ```
 
 use std::panic::Location;
