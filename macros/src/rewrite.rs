@@ -23,6 +23,8 @@ pub(crate) struct Rewriter {
     spawn_kinds: bool,
     /// A `.spawn_blocking(f)` method call was rewritten.
     blocking_kinds: bool,
+    /// A `.send()` / `.execute(r)` call was rewritten (maybe an HTTP request).
+    http: bool,
 }
 
 impl Rewriter {
@@ -31,6 +33,7 @@ impl Rewriter {
             awaits,
             spawn_kinds: false,
             blocking_kinds: false,
+            http: false,
         }
     }
 
@@ -46,6 +49,9 @@ impl Rewriter {
         }
         if self.blocking_kinds {
             kinds.push(quote!(BlockingKind as _,));
+        }
+        if self.http {
+            kinds.push(quote!(HttpProbe as _, HttpExecProbe as _, NoHttpProbe as _,));
         }
         if kinds.is_empty() {
             return TokenStream::new();
@@ -144,6 +150,68 @@ impl Rewriter {
         });
     }
 
+    /// `req.send()` and `client.execute(r)` may be HTTP requests: the call is wrapped so that,
+    /// when the receiver is a reqwest builder or client (autoref dispatch on its type), the
+    /// request's method, URL and timeout are read by reference before it is sent and the call
+    /// becomes an HTTP frame; for any other type the call is returned exactly as written.
+    ///
+    /// `RECV.send()` → `(&RECV).__taskprof_http_probe().wrap(RECV.send())` when `RECV` is a
+    /// place (a path or field), which is read twice; otherwise it is evaluated once, bound in a
+    /// `match`.
+    fn http_call(&mut self, expr: &mut Expr) {
+        let Expr::MethodCall(call) = expr else { return };
+        // The probe is `#[track_caller]`: spanned at the method name, it records the call site.
+        let span = call.method.span();
+        let probe = match (call.method.to_string().as_str(), call.args.len()) {
+            ("send", 0) => Ident::new("__taskprof_http_probe", span),
+            ("execute", 1) => Ident::new("__taskprof_http_exec_probe", span),
+            _ => return,
+        };
+        // A receiver read twice must be a place; a temporary is bound once, which only keeps
+        // its meaning when the call consumes it, as reqwest's `send(self)` does: so temporaries
+        // are only taken when they look like a request being built (`client.get(u).send()`).
+        let bind_recv = !is_place(&call.receiver);
+        if bind_recv && !is_request_chain(&call.receiver) {
+            return;
+        }
+        // A closure argument needs the method's signature to infer its parameters.
+        if call
+            .args
+            .first()
+            .is_some_and(|a| matches!(strip_parens(a), Expr::Closure(_)))
+        {
+            return;
+        }
+        self.http = true;
+        let recv_name = Ident::new("__taskprof_http_recv", Span::mixed_site());
+        let arg_name = Ident::new("__taskprof_http_arg", Span::mixed_site());
+        let recv = if bind_recv {
+            recv_name.to_token_stream()
+        } else {
+            call.receiver.to_token_stream()
+        };
+        let mut original = call.clone();
+        if bind_recv {
+            *original.receiver = parse_quote!(#recv_name);
+        }
+        let probe_args = if call.args.is_empty() {
+            TokenStream::new()
+        } else {
+            original.args[0] = parse_quote!(#arg_name);
+            quote!(&#arg_name)
+        };
+        let probe_call = quote_spanned!(span=> #probe(#probe_args));
+        let mut tokens = quote!((&#recv).#probe_call.wrap(#original));
+        if let Some(arg) = call.args.first() {
+            tokens = quote!(match #arg { #arg_name => #tokens });
+        }
+        if bind_recv {
+            let receiver = &call.receiver;
+            tokens = quote!(match #receiver { #[allow(unused_mut)] mut #recv_name => #tokens });
+        }
+        *expr = Expr::Verbatim(tokens);
+    }
+
     /// `join!(a, b)` / `try_join!(a, b)`: each branch future is recorded like an `.await`.
     fn join(&mut self, mac: &mut Macro) {
         let Ok(mut join) = mac.parse_body::<Join>() else {
@@ -202,6 +270,9 @@ impl VisitMut for Rewriter {
             Expr::MethodCall(call) => {
                 visit_mut::visit_expr_method_call_mut(self, call);
                 self.method_spawn(call);
+                if self.awaits {
+                    self.http_call(expr);
+                }
             }
             _ => visit_mut::visit_expr_mut(self, expr),
         }
@@ -260,6 +331,46 @@ impl Site {
             paren_token: token::Paren(end),
             args: Punctuated::from_iter([site, expr]),
         }
+    }
+}
+
+/// `client.get(url).header(..)`: a method chain ending in a reqwest request-builder method.
+fn is_request_chain(expr: &Expr) -> bool {
+    const BUILDER: &[&str] = &[
+        "get",
+        "post",
+        "put",
+        "patch",
+        "delete",
+        "head",
+        "request",
+        "header",
+        "headers",
+        "query",
+        "json",
+        "form",
+        "body",
+        "timeout",
+        "basic_auth",
+        "bearer_auth",
+        "version",
+        "multipart",
+        "try_clone",
+    ];
+    match strip_parens(expr) {
+        Expr::MethodCall(m) => BUILDER.contains(&m.method.to_string().as_str()),
+        _ => false,
+    }
+}
+
+/// A place expression that can be read twice without side effects: `x`, `self.client`.
+fn is_place(expr: &Expr) -> bool {
+    match expr {
+        Expr::Path(p) => p.qself.is_none(),
+        Expr::Field(f) => is_place(&f.base),
+        Expr::Paren(p) => is_place(&p.expr),
+        Expr::Group(g) => is_place(&g.expr),
+        _ => false,
     }
 }
 

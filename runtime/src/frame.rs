@@ -5,21 +5,33 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use crate::labels::LabelScope;
-use crate::site::{AwaitSite, FnSite, TypeName};
+use crate::site::{AwaitSite, FnSite};
 use crate::stack::{CURRENT, Inherit, Pushed, completed, entry, mark};
 use crate::task::{Name, Registration, Wakers, poll_task};
 
 /// How a frame relates to the task polling it, decided on its first poll.
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Role {
     Unpolled,
     /// Polled inside a tracked task: records itself on that task's stack.
     Nested,
     /// Polled with no tracked task around it (plain `tokio::spawn`, `block_on`): a task itself.
-    Root {
-        reg: Registration,
-        ctx: Inherit,
-        wakers: Option<Wakers>,
-    },
+    Root,
+}
+
+/// What only some frames need, boxed so every other frame stays small: a frame's size is added
+/// to its caller's future for every level of nesting.
+struct Cold {
+    /// `#[track(label(..))]` labels, applied around each poll of a nested frame.
+    labels: Option<LabelScope>,
+    /// The task a root frame registered as.
+    root: Option<Root>,
+}
+
+struct Root {
+    reg: Registration,
+    ctx: Inherit,
+    wakers: Option<Wakers>,
 }
 
 pin_project_lite::pin_project! {
@@ -30,16 +42,13 @@ pin_project_lite::pin_project! {
         #[pin]
         fut: F,
         site: &'static FnSite,
-        type_name: TypeName,
-        labels: Option<LabelScope>,
+        pushed: Pushed,
+        cold: Option<Box<Cold>>,
         role: Role,
-        pushed: Option<Pushed>,
     }
     impl<F> PinnedDrop for Framed<F> {
         fn drop(this: Pin<&mut Self>) {
-            if let Some(p) = this.project().pushed.take() {
-                p.retract();
-            }
+            this.project().pushed.retract();
         }
     }
 }
@@ -48,16 +57,15 @@ impl<F: Future> Framed<F> {
     /// Used by `#[track]` expansions only.
     #[inline]
     pub fn new(site: &'static FnSite, type_name: Option<fn() -> &'static str>, fut: F) -> Self {
-        // Awaits in async blocks the function spawns name it too, even if it never suspends
-        // itself; after the first call this is one atomic load.
+        // The label is computed here, once per site: awaits in async blocks the function spawns
+        // name it too, even if it never suspends itself. After the first call this is one load.
         site.label(type_name);
         Self {
             fut,
             site,
-            type_name,
-            labels: None,
+            pushed: Pushed::NONE,
+            cold: None,
             role: Role::Unpolled,
-            pushed: None,
         }
     }
 }
@@ -67,106 +75,118 @@ impl<F: Future> Future for Framed<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        if let Role::Unpolled = this.role {
-            *this.role = match crate::stack::current_task() {
-                Some(_) => Role::Nested,
-                None => {
-                    // No task around, but maybe labels (`labels::with`) or a leak-check scope.
-                    let (_, mut ctx) = crate::task::inherited();
-                    if !this.site.labels().is_empty() {
-                        ctx.labels = Some(std::sync::Arc::new(crate::labels::Labels::merged(
-                            ctx.labels.as_deref(),
-                            this.site.labels().iter().copied(),
-                        )));
-                    }
-                    Role::Root {
-                        reg: Registration::new(
-                            None,
-                            Name::Frame(this.site, *this.type_name),
-                            false,
-                            &ctx,
-                            0,
-                        ),
-                        ctx,
-                        wakers: None,
-                    }
-                }
-            };
-            if let Role::Nested = this.role
-                && !this.site.labels().is_empty()
+        if *this.role == Role::Unpolled {
+            // The common case, inline: inside a task, no labels.
+            *this.role = if crate::stack::current_task().is_some() && this.site.labels().is_empty()
             {
-                *this.labels = Some(LabelScope::new(
-                    this.site
-                        .labels()
-                        .iter()
-                        .map(|(k, v)| (Box::<str>::from(*k), Box::<str>::from(*v)))
-                        .collect(),
-                ));
-            }
+                Role::Nested
+            } else {
+                first_poll(this.site, this.cold)
+            };
         }
-        let site = *this.site;
-        let type_name = *this.type_name;
         let frame = FrameBody {
             fut: this.fut,
-            site,
-            type_name,
-            labels: this.labels,
+            site: this.site,
             pushed: this.pushed,
         };
-        match this.role {
-            Role::Root { reg, ctx, wakers } => {
-                poll_task(reg.header(), ctx, wakers, std::pin::pin!(frame), cx)
+        match (*this.role, this.cold.as_deref_mut()) {
+            (Role::Root, Some(Cold { root: Some(r), .. })) => poll_task(
+                r.reg.header(),
+                &mut r.ctx,
+                &mut r.wakers,
+                std::pin::pin!(frame),
+                cx,
+            ),
+            (
+                _,
+                Some(Cold {
+                    labels: Some(scope),
+                    ..
+                }),
+            ) => {
+                let prev = scope.enter();
+                let out = frame.poll_frame(cx);
+                scope.exit(prev, out.is_ready());
+                out
             }
             _ => frame.poll_frame(cx),
         }
     }
 }
 
+/// Decides the frame's role; a root frame registers as a task, a labelled frame gets its labels.
+#[cold]
+fn first_poll(site: &'static FnSite, cold: &mut Option<Box<Cold>>) -> Role {
+    if crate::stack::current_task().is_some() {
+        if !site.labels().is_empty() {
+            let labels = site
+                .labels()
+                .iter()
+                .map(|(k, v)| (Box::<str>::from(*k), Box::<str>::from(*v)))
+                .collect();
+            *cold = Some(Box::new(Cold {
+                labels: Some(LabelScope::new(labels)),
+                root: None,
+            }));
+        }
+        return Role::Nested;
+    }
+    // No task around, but maybe labels (`labels::with`) or a leak-check scope to inherit.
+    let (_, mut ctx) = crate::task::inherited();
+    if !site.labels().is_empty() {
+        ctx.labels = Some(std::sync::Arc::new(crate::labels::Labels::merged(
+            ctx.labels.as_deref(),
+            site.labels().iter().copied(),
+        )));
+    }
+    let reg = Registration::new(None, Name::Frame(site), false, &ctx, 0);
+    *cold = Some(Box::new(Cold {
+        labels: None,
+        root: Some(Root {
+            reg,
+            ctx,
+            wakers: None,
+        }),
+    }));
+    Role::Root
+}
+
 /// The part of a frame's poll that records it on the task's stack.
 struct FrameBody<'a, F> {
     fut: Pin<&'a mut F>,
     site: &'static FnSite,
-    type_name: TypeName,
-    labels: &'a mut Option<LabelScope>,
-    pushed: &'a mut Option<Pushed>,
+    pushed: &'a mut Pushed,
 }
 
 impl<F: Future> FrameBody<'_, F> {
     #[inline]
     fn poll_frame(mut self, cx: &mut Context<'_>) -> Poll<F::Output> {
         let start = mark();
-        let out = match self.labels.as_mut() {
-            None => self.fut.as_mut().poll(cx),
-            Some(scope) => {
-                let prev = scope.enter();
-                let out = self.fut.as_mut().poll(cx);
-                scope.exit(prev, out.is_ready());
-                out
-            }
-        };
+        let out = self.fut.as_mut().poll(cx);
         if out.is_pending() {
             *self.pushed = self.pending(start);
         } else {
-            *self.pushed = None;
+            *self.pushed = Pushed::NONE;
             completed(start);
         }
         out
     }
 
     #[cold]
-    fn pending(&self, start: usize) -> Option<Pushed> {
-        let id = self.site.id(self.type_name);
+    fn pending(&self, start: usize) -> Pushed {
+        let id = self.site.id();
         let me = self.site as *const FnSite as usize;
         CURRENT.with_borrow_mut(|c| {
             if c.task == 0 {
-                return None;
+                return Pushed::NONE;
             }
             // The `.await` this frame is parked on already names the frame: one line, not two.
             if !(c.last_await == (me, c.buf.len()) && c.buf.len() > start) {
                 let descendants = c.buf.len().saturating_sub(start);
                 c.buf.push(entry(id, descendants));
+                c.sync();
             }
-            Some(Pushed::record(c, start))
+            Pushed::record(c, start)
         })
     }
 }
@@ -179,8 +199,6 @@ impl<F: Future> Future for FrameBody<'_, F> {
         let body = FrameBody {
             fut: this.fut.as_mut(),
             site: this.site,
-            type_name: this.type_name,
-            labels: this.labels,
             pushed: this.pushed,
         };
         body.poll_frame(cx)
@@ -195,13 +213,11 @@ pin_project_lite::pin_project! {
         #[pin]
         fut: F,
         site: &'static AwaitSite,
-        pushed: Option<Pushed>,
+        pushed: Pushed,
     }
     impl<F> PinnedDrop for AwaitPoint<F> {
         fn drop(this: Pin<&mut Self>) {
-            if let Some(p) = this.project().pushed.take() {
-                p.retract();
-            }
+            this.project().pushed.retract();
         }
     }
 }
@@ -212,7 +228,7 @@ pub fn await_point<F: IntoFuture>(site: &'static AwaitSite, fut: F) -> AwaitPoin
     AwaitPoint {
         fut: fut.into_future(),
         site,
-        pushed: None,
+        pushed: Pushed::NONE,
     }
 }
 
@@ -227,7 +243,7 @@ impl<F: Future> Future for AwaitPoint<F> {
         if out.is_pending() {
             *this.pushed = await_pending(this.site, start);
         } else {
-            *this.pushed = None;
+            *this.pushed = Pushed::NONE;
             completed(start);
         }
         out
@@ -235,16 +251,17 @@ impl<F: Future> Future for AwaitPoint<F> {
 }
 
 #[cold]
-fn await_pending(site: &'static AwaitSite, start: usize) -> Option<Pushed> {
+fn await_pending(site: &'static AwaitSite, start: usize) -> Pushed {
     let id = site.id();
     let func = site.func() as *const FnSite as usize;
     CURRENT.with_borrow_mut(|c| {
         if c.task == 0 {
-            return None;
+            return Pushed::NONE;
         }
         let descendants = c.buf.len().saturating_sub(start);
         c.buf.push(entry(id, descendants));
         c.last_await = (func, c.buf.len());
-        Some(Pushed::record(c, start))
+        c.sync();
+        Pushed::record(c, start)
     })
 }

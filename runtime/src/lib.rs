@@ -5,19 +5,29 @@
 //! See the README for the tour; the main entry points are [`track`], [`spawn`], [`snapshot`] and
 //! [`live_count`].
 
+// Lets `#[track]` (which names `::taskprof`) be used inside this crate's own tests.
+extern crate self as taskprof;
+
 mod frame;
+mod health;
+pub mod http;
 #[cfg(feature = "serde")]
 mod json;
 pub mod labels;
 mod leak;
+#[cfg(feature = "pprof")]
+mod pprof;
 mod profile;
 mod registry;
+#[cfg(feature = "server")]
+pub mod server;
 mod site;
 mod snapshot;
 mod spawn;
 mod stack;
 mod task;
 
+pub use health::{Health, health};
 pub use leak::{LeakCheck, LeakReport};
 pub use registry::live_count;
 pub use snapshot::{Diff, DiffGroup, Frame, Group, Snapshot, State, TaskInfo, snapshot};
@@ -29,6 +39,7 @@ pub use taskprof_macros::track;
 pub mod __private {
     //! Only for the output of taskprof's macros. Not public API; may change in any release.
     pub use crate::frame::{AwaitPoint, Framed, await_point};
+    pub use crate::http::{HttpExecProbe, HttpProbe, NoHttpProbe};
     pub use crate::leak::run_test;
     pub use crate::site::{AwaitSite, FnSite};
     pub use crate::spawn::{

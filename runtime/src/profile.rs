@@ -86,6 +86,18 @@ fn write_site(f: &mut impl Write, site: Option<&Location<'_>>) -> fmt::Result {
 }
 
 pub(crate) fn write_frame(f: &mut impl Write, frame: &Frame) -> fmt::Result {
+    if let Some(h) = frame.http() {
+        return writeln!(
+            f,
+            "#\t{} ({}, {})\t{}:{}:{}",
+            h.label(),
+            h.timeout(),
+            Age(h.elapsed()),
+            frame.file(),
+            frame.line(),
+            frame.column()
+        );
+    }
     write!(
         f,
         "#\t{}\t{}:{}:{}",

@@ -55,6 +55,13 @@ pub fn live_count() -> usize {
     spawned.saturating_sub(completed) as usize
 }
 
+/// `(spawned, completed)`: tracked tasks registered and ended since the process started, for the
+/// debug server's counters.
+#[cfg_attr(not(feature = "server"), allow(dead_code))]
+pub(crate) fn totals() -> (u64, u64) {
+    (SPAWNED.sum(), COMPLETED.sum())
+}
+
 const SHARDS: usize = 16;
 
 #[repr(align(128))]

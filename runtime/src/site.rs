@@ -59,7 +59,16 @@ impl FnSite {
     /// The frame label, computed once: the `name = ".."` override, else `Type::method` with the
     /// type's path (generic arguments dropped, so all instances share one label), else
     /// `module::function`.
+    #[inline]
     pub(crate) fn label(&'static self, type_name: TypeName) -> &'static str {
+        match self.label.get() {
+            Some(label) => label,
+            None => self.init_label(type_name),
+        }
+    }
+
+    #[cold]
+    fn init_label(&'static self, type_name: TypeName) -> &'static str {
         self.label.get_or_init(|| {
             if let Some(name) = self.name_override {
                 return name.into();
@@ -72,17 +81,17 @@ impl FnSite {
         })
     }
 
-    /// The label if it was computed (it always is before the site's id is handed out).
-    fn known_label(&'static self) -> &'static str {
+    /// The label (computed by `Framed::new` before any use of the site).
+    pub(crate) fn known_label(&'static self) -> &'static str {
         self.label.get().map_or(self.name, |l| l)
     }
 
-    pub(crate) fn id(&'static self, type_name: TypeName) -> u32 {
+    /// The site's id; its label was computed when the first frame of it was created.
+    pub(crate) fn id(&'static self) -> u32 {
         let id = self.id.load(Ordering::Acquire);
         if id != 0 {
             return id;
         }
-        self.label(type_name);
         register(&self.id, Site::Fn(self))
     }
 }

@@ -8,10 +8,11 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::http::HttpCallInfo;
 use crate::labels::Labels;
 use crate::registry;
 use crate::site::{Resolved, with_sites};
-use crate::stack::{Entry, entry_descendants, entry_site};
+use crate::stack::{Entry, entry_descendants, entry_http, entry_site};
 use crate::task::{Header, Name, RUNNING};
 
 /// Whether a task is being polled right now.
@@ -45,12 +46,21 @@ pub struct Frame {
     location: &'static Location<'static>,
     awaiting: Option<&'static str>,
     depth: u32,
+    http: Option<Box<HttpCallInfo>>,
 }
 
 impl Frame {
-    /// The function's path (`module::Type::method`) or its `name = ".."` override.
+    /// The function's path (`module::Type::method`) or its `name = ".."` override; for an HTTP
+    /// call, `http METHOD URL`.
     pub fn label(&self) -> &str {
-        self.label
+        match &self.http {
+            Some(h) => h.label(),
+            None => self.label,
+        }
+    }
+    /// The HTTP call this frame is, if it is one.
+    pub fn http(&self) -> Option<&HttpCallInfo> {
+        self.http.as_deref()
     }
     /// Source file, as `file!()` gives it.
     pub fn file(&self) -> &str {
@@ -75,7 +85,7 @@ impl Frame {
     }
     fn sort_key(&self) -> (&str, &str, u32, u32, Option<&str>, u32) {
         (
-            self.label,
+            self.label(),
             self.location.file(),
             self.location.line(),
             self.location.column(),
@@ -92,7 +102,9 @@ impl PartialOrd for Frame {
 }
 impl Ord for Frame {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.sort_key().cmp(&other.sort_key())
+        self.sort_key()
+            .cmp(&other.sort_key())
+            .then_with(|| self.http.cmp(&other.http))
     }
 }
 
@@ -279,7 +291,7 @@ pub(crate) fn snapshot_matching(pred: impl Fn(&Header) -> bool) -> Snapshot {
                 let stack = match stacks.get(&raw) {
                     Some(s) => s.clone(),
                     None => {
-                        let s = resolve(&raw, lookup);
+                        let s = resolve(&raw, lookup, now);
                         stacks.insert(raw.clone(), s.clone());
                         s
                     }
@@ -313,7 +325,7 @@ pub(crate) fn snapshot_matching(pred: impl Fn(&Header) -> bool) -> Snapshot {
 fn name_of(h: &Header) -> Cow<'static, str> {
     match &h.name {
         Name::Given(n) => n.clone(),
-        Name::Frame(site, type_name) => Cow::Borrowed(site.label(*type_name)),
+        Name::Frame(site) => Cow::Borrowed(site.known_label()),
         Name::Type(t) => Cow::Borrowed(clean_type_name(t)),
     }
 }
@@ -334,7 +346,7 @@ fn clean_type_name(t: &'static str) -> &'static str {
 }
 
 /// Turns a published stack (post-order, innermost first) into frames with depths.
-fn resolve(raw: &[Entry], lookup: &dyn Fn(u32) -> Option<Resolved>) -> Arc<[Frame]> {
+fn resolve(raw: &[Entry], lookup: &dyn Fn(u32) -> Option<Resolved>, now: Instant) -> Arc<[Frame]> {
     // Walk from the outermost entry (last) back: an entry's subtree is the `descendants` entries
     // right before it, and its depth is one more than the entry whose subtree holds it.
     let mut depth = vec![0u32; raw.len()];
@@ -347,13 +359,21 @@ fn resolve(raw: &[Entry], lookup: &dyn Fn(u32) -> Option<Resolved>) -> Arc<[Fram
     }
     raw.iter()
         .zip(depth)
-        .filter_map(|(e, depth)| {
-            lookup(entry_site(*e)).map(|r| Frame {
+        .filter_map(|(e, depth)| match entry_http(*e) {
+            Some(call) => crate::http::resolve(call, now).map(|h| Frame {
+                label: "",
+                location: h.location(),
+                awaiting: None,
+                depth,
+                http: Some(Box::new(h)),
+            }),
+            None => lookup(entry_site(*e)).map(|r| Frame {
                 label: r.label,
                 location: r.location,
                 awaiting: r.text,
                 depth,
-            })
+                http: None,
+            }),
         })
         .collect()
 }
@@ -390,6 +410,13 @@ impl Snapshot {
     /// When the snapshot was taken.
     pub fn taken_at(&self) -> SystemTime {
         self.taken
+    }
+    /// Every HTTP call in flight, with the task making it.
+    pub fn http_calls(&self) -> Vec<(&TaskInfo, &HttpCallInfo)> {
+        self.tasks
+            .iter()
+            .flat_map(|t| t.stack().iter().filter_map(move |f| Some((t, f.http()?))))
+            .collect()
     }
 
     /// What changed since `base`: the groups whose count changed, largest growth first.

@@ -7,7 +7,7 @@
 //! When the task's poll returns `Pending`, the buffer is published into the task's [`StackCell`].
 //! Futures that complete without suspending push nothing, which keeps frames nearly free.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
 
@@ -15,7 +15,19 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
 pub(crate) type Entry = u64;
 
 pub(crate) fn entry(site: u32, descendants: usize) -> Entry {
-    u64::from(site) | ((descendants.min(u32::MAX as usize) as u64) << 32)
+    u64::from(site) | ((descendants.min(0x7FFF_FFFF) as u64) << 32)
+}
+
+/// Marks an entry naming an in-flight HTTP call (by call id) instead of a static site.
+pub(crate) const HTTP_ENTRY: u64 = 1 << 63;
+
+pub(crate) fn http_entry(call: u64) -> Entry {
+    HTTP_ENTRY | (call & !HTTP_ENTRY)
+}
+
+/// The HTTP call id of an HTTP entry.
+pub(crate) fn entry_http(e: Entry) -> Option<u64> {
+    (e & HTTP_ENTRY != 0).then_some(e & !HTTP_ENTRY)
 }
 
 pub(crate) fn entry_site(e: Entry) -> u32 {
@@ -23,7 +35,25 @@ pub(crate) fn entry_site(e: Entry) -> u32 {
 }
 
 pub(crate) fn entry_descendants(e: Entry) -> usize {
-    (e >> 32) as usize
+    // HTTP calls are leaves: nothing is tracked inside the client.
+    if e & HTTP_ENTRY != 0 {
+        0
+    } else {
+        (e >> 32) as usize
+    }
+}
+
+/// Pushes an HTTP call's entry (a leaf) if a tracked task is being polled.
+pub(crate) fn push_http(call: u64) -> Pushed {
+    CURRENT.with_borrow_mut(|c| {
+        if c.task == 0 {
+            return Pushed::NONE;
+        }
+        let start = c.buf.len();
+        c.buf.push(http_entry(call));
+        c.sync();
+        Pushed::record(c, start)
+    })
 }
 
 /// Thread-local state of the task being polled on this thread.
@@ -71,14 +101,38 @@ thread_local! {
     };
 }
 
+/// Copies of `Current::task` and `buf.len()` in a thread-local without a destructor or a
+/// `RefCell`: the paths every frame takes (first poll, completion) read only these.
+struct Fast {
+    task: Cell<u64>,
+    len: Cell<usize>,
+}
+
+thread_local! {
+    static FAST: Fast = const { Fast { task: Cell::new(0), len: Cell::new(0) } };
+}
+
+impl Current {
+    /// Publishes `task` and the buffer length to [`FAST`]; called after every change.
+    pub(crate) fn sync(&self) {
+        FAST.with(|f| {
+            f.task.set(self.task);
+            f.len.set(self.buf.len());
+        });
+    }
+}
+
 /// Id of the tracked task being polled on this thread, if any.
+#[inline]
 pub(crate) fn current_task() -> Option<u64> {
-    CURRENT.with_borrow(|c| (c.task != 0).then_some(c.task))
+    let task = FAST.with(|f| f.task.get());
+    (task != 0).then_some(task)
 }
 
 /// Length of the pending-path buffer, taken before polling an inner future.
+#[inline]
 pub(crate) fn mark() -> usize {
-    CURRENT.with_borrow(|c| c.buf.len())
+    FAST.with(|f| f.len.get())
 }
 
 /// Entries a frame or await point pushed in the current poll, remembered so they can be taken
@@ -93,6 +147,14 @@ pub(crate) struct Pushed {
 }
 
 impl Pushed {
+    /// Nothing pushed (`end == 0` never names a real range).
+    pub(crate) const NONE: Pushed = Pushed {
+        epoch: 0,
+        mods: 0,
+        start: 0,
+        end: 0,
+    };
+
     /// Records the range `start..` up to the current end of the buffer.
     pub(crate) fn record(c: &Current, start: usize) -> Self {
         Pushed {
@@ -104,7 +166,15 @@ impl Pushed {
     }
 
     /// Drains the range if it is still this poll's and still in place.
-    pub(crate) fn retract(self) {
+    #[inline]
+    pub(crate) fn retract(&mut self) {
+        if self.end != 0 {
+            std::mem::replace(self, Pushed::NONE).retract_slow();
+        }
+    }
+
+    #[cold]
+    fn retract_slow(self) {
         // `try_with`: frames may be dropped while the thread's locals are being destroyed.
         let _ = CURRENT.try_with(|c| {
             let Ok(mut c) = c.try_borrow_mut() else {
@@ -114,6 +184,7 @@ impl Pushed {
             if c.task != 0 && c.epoch == self.epoch && c.mods == self.mods && c.buf.len() >= end {
                 c.buf.drain(start..end);
                 c.mods = c.mods.wrapping_add(1);
+                c.sync();
             }
         });
     }
@@ -122,12 +193,13 @@ impl Pushed {
 /// A frame or await point completed: whatever its subtree pushed in this poll is stale.
 #[inline]
 pub(crate) fn completed(start: usize) {
-    CURRENT.with_borrow_mut(|c| {
-        if c.buf.len() > start {
+    if mark() > start {
+        CURRENT.with_borrow_mut(|c| {
             c.buf.truncate(start);
             c.mods = c.mods.wrapping_add(1);
-        }
-    });
+            c.sync();
+        });
+    }
 }
 
 const INLINE: usize = 4;

@@ -24,7 +24,7 @@ pub(crate) enum Name {
     /// `std::any::type_name` of the spawned future or closure.
     Type(&'static str),
     /// A `#[track]` function polled as a task of its own.
-    Frame(&'static crate::site::FnSite, crate::site::TypeName),
+    Frame(&'static crate::site::FnSite),
     /// Given to [`spawn_named`].
     Given(Cow<'static, str>),
 }
@@ -149,7 +149,23 @@ impl<F: Future> Tracked<F> {
         name: Option<Cow<'static, str>>,
         fut: F,
     ) -> Self {
-        let (parent, ctx) = inherited();
+        Self::with_labels(site, name, &[], fut)
+    }
+
+    /// Like `new`, with labels added to the inherited ones.
+    pub(crate) fn with_labels(
+        site: &'static Location<'static>,
+        name: Option<Cow<'static, str>>,
+        labels: &[(&str, &str)],
+        fut: F,
+    ) -> Self {
+        let (parent, mut ctx) = inherited();
+        if !labels.is_empty() {
+            ctx.labels = Some(Arc::new(crate::labels::Labels::merged(
+                ctx.labels.as_deref(),
+                labels.iter().copied(),
+            )));
+        }
         let name = match name {
             Some(n) => Name::Given(n),
             None => Name::Type(std::any::type_name::<F>()),
@@ -217,6 +233,7 @@ impl<'a> TaskGuard<'a> {
             let prev_task = std::mem::replace(&mut c.task, task);
             c.epoch = c.epoch.wrapping_add(1);
             let prev_ctx = std::mem::replace(&mut c.ctx, std::mem::take(ctx));
+            c.sync();
             Self {
                 prev_task,
                 prev_ctx,
@@ -233,6 +250,7 @@ impl Drop for TaskGuard<'_> {
             c.task = self.prev_task;
             *self.ctx = std::mem::replace(&mut c.ctx, std::mem::take(&mut self.prev_ctx));
             c.buf.truncate(self.start);
+            c.sync();
         });
     }
 }
@@ -347,9 +365,9 @@ impl Wake for WakeTracker {
 
     fn wake_by_ref(self: &Arc<Self>) {
         self.woken.store(true, Ordering::Release);
-        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        if let Some(w) = inner {
-            w.wake();
+        // tokio's wake only schedules the task; it never re-enters this waker.
+        if let Some(w) = &*self.inner.lock().unwrap_or_else(|p| p.into_inner()) {
+            w.wake_by_ref();
         }
     }
 }

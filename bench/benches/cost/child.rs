@@ -1,0 +1,229 @@
+#![forbid(unsafe_code)]
+//! Scenarios 4 and 5 (and the `TASKPROF=off` rows), each run in a fresh child process: the bench
+//! binary re-executes itself with [`CHILD_ENV`] set, so every tool's memory is measured from a
+//! clean heap (no allocator reuse from an earlier tool) and a dump only sees its own tasks.
+//!
+//! A child prints one line `RESULT key=value ...` on stdout.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use taskprof_bench::{median, rss_bytes};
+
+use crate::micro::{Flavor, park, runtime};
+use crate::tools::{AWAIT_TREE, Tool};
+use crate::{Opts, for_tool};
+
+/// Set in a child's environment: `parked TOOL N REPS` or `offenv ITERS ROUNDS`.
+pub const CHILD_ENV: &str = "TASKPROF_BENCH_CHILD";
+
+/// What a child reported.
+pub type Report = BTreeMap<String, f64>;
+
+/// Runs the child scenario `spec` (the value of [`CHILD_ENV`]) and prints its `RESULT` line.
+pub fn run(spec: &str) {
+    let words: Vec<&str> = spec.split_whitespace().collect();
+    let num = |i: usize| -> u64 {
+        words
+            .get(i)
+            .and_then(|w| w.parse().ok())
+            .unwrap_or_else(|| panic!("bad {CHILD_ENV}: {spec:?}"))
+    };
+    let report = match words.first() {
+        Some(&"parked") => {
+            let tool = *words.get(1).expect("tool");
+            let (n, reps) = (num(2), num(3) as usize);
+            for_tool!(tool, parked_child(n, reps))
+        }
+        Some(&"offenv") => off_env_child(num(1), num(2) as usize),
+        _ => panic!("bad {CHILD_ENV}: {spec:?}"),
+    };
+    let mut line = String::from("RESULT");
+    for (k, v) in &report {
+        let _ = write!(line, " {k}={v}");
+    }
+    println!("{line}");
+}
+
+/// Runs a child with `spec` (and `env`) and parses its `RESULT` line; `None` (with a message on
+/// stderr) if it failed.
+pub fn spawn(spec: &str, env: &[(&str, &str)]) -> Option<Report> {
+    let exe = std::env::current_exe().ok()?;
+    let mut cmd = Command::new(exe);
+    cmd.env(CHILD_ENV, spec)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = match cmd.output() {
+        Ok(out) => out,
+        Err(e) => {
+            eprintln!("child `{spec}`: {e}");
+            return None;
+        }
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let Some(line) = stdout.lines().find_map(|l| l.strip_prefix("RESULT")) else {
+        eprintln!("child `{spec}` failed ({}):\n{stdout}", out.status);
+        return None;
+    };
+    Some(
+        line.split_whitespace()
+            .filter_map(|kv| kv.split_once('='))
+            .filter_map(|(k, v)| Some((k.to_owned(), v.parse().ok()?)))
+            .collect(),
+    )
+}
+
+/// Per-key medians of several reports of the same child.
+fn merge(reports: &[Report]) -> Report {
+    let mut keys: Vec<&String> = reports.iter().flat_map(|r| r.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter()
+        .filter_map(|k| {
+            let mut v: Vec<f64> = reports.iter().filter_map(|r| r.get(k).copied()).collect();
+            Some((k.clone(), median(&mut v)?))
+        })
+        .collect()
+}
+
+/// The results of all child scenarios.
+#[derive(Default)]
+pub struct Children {
+    /// Scenarios 4 and 5 at `opts.parked_tasks`, per tool id.
+    pub parked: BTreeMap<&'static str, Report>,
+    /// taskprof's dumps at each scaling size.
+    pub scaling: Vec<(u64, Report)>,
+    /// The `TASKPROF=off` child, if run.
+    pub off_env: Option<Report>,
+}
+
+/// Runs every child scenario (`opts.children_reps` times each at the main size, merged by
+/// median; once per scaling size).
+pub fn run_all(opts: &Opts) -> Children {
+    let mut out = Children::default();
+    for tool in crate::tools::TOOLS {
+        let reps: Vec<Report> = (0..opts.children_reps)
+            .filter_map(|_| {
+                eprintln!("child: {tool}, {} parked tasks", opts.parked_tasks);
+                spawn(
+                    &format!("parked {tool} {} {}", opts.parked_tasks, opts.dump_reps),
+                    &[],
+                )
+            })
+            .collect();
+        if !reps.is_empty() {
+            out.parked.insert(tool, merge(&reps));
+        }
+    }
+    for &n in &opts.scaling {
+        let report = if n == opts.parked_tasks {
+            out.parked.get(crate::tools::Taskprof::ID).cloned()
+        } else {
+            eprintln!("child: taskprof scaling, {n} parked tasks");
+            spawn(&format!("parked taskprof {n} {}", opts.dump_reps), &[])
+        };
+        if let Some(r) = report {
+            out.scaling.push((n, r));
+        }
+    }
+    if cfg!(taskprof_set_enabled) {
+        eprintln!("child: TASKPROF=off");
+        out.off_env = spawn(
+            &format!("offenv {} {}", opts.off_env_iters, opts.off_env_rounds),
+            &[("TASKPROF", "off")],
+        );
+    }
+    out
+}
+
+/// Scenario 4 and 5 for tool `T`: parks `n` tasks two frames deep in a multi_thread runtime (2
+/// workers), reports the RSS they added per task, then times the tool's dump `reps` times.
+fn parked_child<T: Tool>(n: u64, reps: usize) -> Report {
+    let rt = runtime(Flavor::Multi, true);
+    // Warm-up: first-use allocations (registries, thread locals, runtime queues) are not per task.
+    park::<T>(&rt, 64).notify_waiters();
+    rt.block_on(async { tokio::time::sleep(Duration::from_millis(20)).await });
+
+    let future_bytes = T::spawned_size(T::parked(std::sync::Arc::new(Default::default())));
+    let before = rss_bytes().unwrap_or(0) as f64;
+    let notify = park::<T>(&rt, n);
+    let after = rss_bytes().unwrap_or(0) as f64;
+
+    let mut report = Report::new();
+    report.insert("n".into(), n as f64);
+    report.insert("rss_per_task".into(), (after - before) / n as f64);
+    report.insert("future_bytes".into(), future_bytes as f64);
+    for (name, dump) in dumps::<T>() {
+        let mut times = Vec::with_capacity(reps);
+        let mut bytes = 0;
+        for _ in 0..reps.max(1) {
+            let start = Instant::now();
+            let text = dump();
+            times.push(start.elapsed().as_secs_f64() * 1e9);
+            bytes = text.len();
+            drop(std::hint::black_box(text));
+        }
+        report.insert(format!("{name}_ns"), median(&mut times).unwrap_or(0.0));
+        report.insert(format!("{name}_bytes"), bytes as f64);
+    }
+    if T::ID == crate::tools::Taskprof::ID {
+        // Sanity: the profile saw every parked task (plus none or a few of the warm-up's).
+        report.insert("seen".into(), taskprof::snapshot().total() as f64);
+    }
+    notify.notify_waiters();
+    drop(rt);
+    report
+}
+
+type Dump = fn() -> String;
+
+/// The dumps a tool offers: (name, function producing the whole text).
+fn dumps<T: Tool>() -> Vec<(&'static str, Dump)> {
+    match T::ID {
+        "taskprof" => vec![
+            ("grouped", || taskprof::snapshot().to_string()),
+            ("per_task", || format!("{:#}", taskprof::snapshot())),
+        ],
+        "async-backtrace" => vec![("per_task", || async_backtrace::taskdump_tree(true))],
+        "await-tree" => vec![("per_task", || {
+            let mut out = String::new();
+            for (key, tree) in AWAIT_TREE.collect_all() {
+                let _ = writeln!(out, "{key}: {tree}");
+            }
+            out
+        })],
+        _ => Vec::new(),
+    }
+}
+
+/// The `TASKPROF=off` rows: spawn+join (current_thread) and the flat frame chain, plain and
+/// taskprof measured alternately `rounds` times, `iters` iterations each; reports medians.
+fn off_env_child(iters: u64, rounds: usize) -> Report {
+    use crate::tools::{Plain, Taskprof};
+    let rt = runtime(Flavor::Current, false);
+    let per = |d: Duration| d.as_secs_f64() * 1e9 / iters as f64;
+    let (mut sp, mut st, mut fp, mut ft) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        sp.push(per(crate::micro::spawn_join::<Plain>(&rt, iters)));
+        st.push(per(crate::micro::spawn_join::<Taskprof>(&rt, iters)));
+        fp.push(per(crate::micro::frames_flat::<Plain>(&rt, iters)));
+        ft.push(per(crate::micro::frames_flat::<Taskprof>(&rt, iters)));
+    }
+    let mut report = Report::new();
+    for (k, v) in [
+        ("spawn_plain_ns", sp),
+        ("spawn_taskprof_ns", st),
+        ("chain_plain_ns", fp),
+        ("chain_taskprof_ns", ft),
+    ] {
+        let mut v = v;
+        report.insert(k.into(), median(&mut v).unwrap_or(0.0));
+    }
+    report
+}
