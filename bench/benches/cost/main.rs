@@ -98,7 +98,7 @@ impl Opts {
         } else if quick {
             (100_000, 1, 3, vec![10_000, 100_000], 100_000)
         } else {
-            (100_000, 3, 5, vec![10_000, 100_000, 1_000_000], 1_000_000)
+            (100_000, 3, 3, vec![10_000, 100_000, 1_000_000], 1_000_000)
         };
         Opts {
             quick,
@@ -235,9 +235,9 @@ fn main() {
             .nresamples(1_000)
     } else {
         c.sample_size(50)
-            .warm_up_time(Duration::from_millis(1_000))
-            .measurement_time(Duration::from_secs(3))
-            .nresamples(20_000)
+            .warm_up_time(Duration::from_millis(500))
+            .measurement_time(Duration::from_secs(2))
+            .nresamples(5_000)
     };
     let mut c = c.configure_from_args();
 

@@ -34,12 +34,24 @@ fn async_fn_becomes_a_frame() {
     );
     let expected_head = squash(
         "#[inline] pub async fn load(&self, id: u64) -> Result<Row, E> { #![allow(unused)] \
+         #[allow(unused_imports)] use ::taskprof::__private::{HttpProbe as _, \
+         HttpExecProbe as _, NoHttpProbe as _, PassthroughKind as _}; \
          static __TASKPROF_FN: ::taskprof::__private::FnSite = \
          ::taskprof::__private::FnSite::new(\"load\", ::core::module_path!(), \
          ::core::panic::Location::caller(), ::core::option::Option::Some(\"custom\"), \
          &[(\"kind\", \"db\"), (\"a.b\", \"c\")],);",
     );
     assert!(out.starts_with(&expected_head), "{out}");
+    // The request chain is evaluated once and probed before it is sent.
+    assert_eq!(
+        count(
+            &out,
+            "match self.client.get(&url) { #[allow(unused_mut)] mut __taskprof_http_recv => \
+             (&__taskprof_http_recv).__taskprof_http_probe().wrap(__taskprof_http_recv.send()) }"
+        ),
+        1,
+        "{out}"
+    );
     assert_eq!(
         count(&out, "let __taskprof_r: Result<Row, E> = loop {};"),
         1
@@ -48,7 +60,7 @@ fn async_fn_becomes_a_frame() {
         count(
             &out,
             "AwaitSite::new(&__TASKPROF_FN, ::core::panic::Location::caller(), \
-             \"self.client.get(&url).send()\"); &__TASKPROF_AWAIT }, self.client.get(&url).send()).await?;"
+             \"self.client.get(&url).send()\"); &__TASKPROF_AWAIT }, match self.client.get(&url)"
         ),
         1,
         "{out}"
