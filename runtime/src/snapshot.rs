@@ -9,6 +9,8 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::http::HttpCallInfo;
+use rustc_hash::FxBuildHasher;
+
 use crate::labels::Labels;
 use crate::registry;
 use crate::site::{Resolved, with_sites};
@@ -278,10 +280,13 @@ pub(crate) fn snapshot_matching(pred: impl Fn(&Header) -> bool) -> Snapshot {
         .filter(|e| pred(e.value()))
         .map(|e| e.value().clone())
         .collect();
+    // Sorted here, as pointers, rather than later as `TaskInfo`s.
+    let mut headers = headers;
+    headers.sort_unstable_by_key(|h| h.id);
     let now = Instant::now();
     let taken = SystemTime::now();
     let empty_labels = Arc::new(Labels::default());
-    let mut stacks: HashMap<Vec<Entry>, Arc<[Frame]>> = HashMap::new();
+    let mut stacks: HashMap<Vec<Entry>, Arc<[Frame]>, FxBuildHasher> = HashMap::default();
     let mut raw = Vec::new();
     let tasks = with_sites(|lookup| {
         headers
@@ -380,7 +385,10 @@ fn resolve(raw: &[Entry], lookup: &dyn Fn(u32) -> Option<Resolved>, now: Instant
 
 impl Snapshot {
     pub(crate) fn from_tasks(mut tasks: Vec<TaskInfo>, taken: SystemTime) -> Self {
-        tasks.sort_by_key(|t| t.id);
+        // Already in id order when built from the registry; kept for other callers.
+        if !tasks.is_sorted_by_key(|t| t.id) {
+            tasks.sort_by_key(|t| t.id);
+        }
         let groups = group(&tasks);
         Snapshot {
             tasks,
@@ -460,11 +468,28 @@ impl Snapshot {
 }
 
 fn group(tasks: &[TaskInfo]) -> Vec<Group> {
-    let mut counts: HashMap<&Key, (usize, Duration)> = HashMap::new();
+    // Stacks are interned and labels shared between a task and its children, so tasks are first
+    // counted by pointer identity (cheap for 100k tasks), then the few resulting keys are merged
+    // by value (equal content behind different pointers).
+    let mut by_ptr: HashMap<(usize, usize, usize, bool), (usize, Duration, &Key), FxBuildHasher> =
+        HashMap::default();
     for t in tasks {
-        let (count, oldest) = counts.entry(&t.key).or_default();
+        let k = &t.key;
+        let site = k.site.map_or(0, |l| l as *const Location<'static> as usize);
+        let stack = Arc::as_ptr(&k.stack) as *const Frame as usize;
+        let labels = Arc::as_ptr(&k.labels) as usize;
+        let (count, oldest, _) =
+            by_ptr
+                .entry((site, stack, labels, k.lost))
+                .or_insert((0, Duration::ZERO, k));
         *count += 1;
         *oldest = (*oldest).max(t.age);
+    }
+    let mut counts: HashMap<&Key, (usize, Duration)> = HashMap::new();
+    for (count, oldest, key) in by_ptr.into_values() {
+        let (c, o) = counts.entry(key).or_default();
+        *c += count;
+        *o = (*o).max(oldest);
     }
     let mut groups: Vec<Group> = counts
         .into_iter()
