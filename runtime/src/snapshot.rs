@@ -467,12 +467,14 @@ impl Snapshot {
     }
 }
 
+/// Spawn site, stack and labels by address, and the lost-waker flag.
+type PtrKey = (usize, usize, usize, bool);
+
 fn group(tasks: &[TaskInfo]) -> Vec<Group> {
     // Stacks are interned and labels shared between a task and its children, so tasks are first
     // counted by pointer identity (cheap for 100k tasks), then the few resulting keys are merged
     // by value (equal content behind different pointers).
-    let mut by_ptr: HashMap<(usize, usize, usize, bool), (usize, Duration, &Key), FxBuildHasher> =
-        HashMap::default();
+    let mut by_ptr: HashMap<PtrKey, (usize, Duration, &Key), FxBuildHasher> = HashMap::default();
     for t in tasks {
         let k = &t.key;
         let site = k.site.map_or(0, |l| l as *const Location<'static> as usize);
