@@ -18,17 +18,17 @@ pub(crate) struct Args {
 
 /// Collects every error of one parse instead of stopping at the first.
 #[derive(Default)]
-struct Errors(Option<Error>);
+pub(crate) struct Errors(Option<Error>);
 
 impl Errors {
-    fn push(&mut self, error: Error) {
+    pub(crate) fn push(&mut self, error: Error) {
         match &mut self.0 {
             Some(all) => all.combine(error),
             None => self.0 = Some(error),
         }
     }
 
-    fn finish<T>(self, value: T) -> syn::Result<T> {
+    pub(crate) fn finish<T>(self, value: T) -> syn::Result<T> {
         match self.0 {
             Some(error) => Err(error),
             None => Ok(value),
@@ -177,12 +177,12 @@ fn check_suffix(lit: &LitStr) -> syn::Result<()> {
     }
 }
 
-fn end_of_argument(input: ParseStream) -> bool {
+pub(crate) fn end_of_argument(input: ParseStream) -> bool {
     input.is_empty() || input.peek(Token![,])
 }
 
 /// After an argument: a `,` or the end; anything else is reported and skipped.
-fn separator(input: ParseStream, errors: &mut Errors) {
+pub(crate) fn separator(input: ParseStream, errors: &mut Errors) {
     if input.is_empty() {
         return;
     }
@@ -194,7 +194,7 @@ fn separator(input: ParseStream, errors: &mut Errors) {
 }
 
 /// Skips the rest of a broken argument, so the next one is still checked.
-fn skip_to_comma(input: ParseStream) {
+pub(crate) fn skip_to_comma(input: ParseStream) {
     let _ = input.step(|cursor| {
         let mut rest = *cursor;
         while let Some((tt, next)) = rest.token_tree() {

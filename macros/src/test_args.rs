@@ -12,6 +12,8 @@
 #![forbid(unsafe_code)]
 
 use proc_macro2::Span;
+
+use crate::args::{Errors, end_of_argument, separator, skip_to_comma};
 use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream};
 use syn::{Error, Expr, ExprArray, ExprLit, Ident, Lit, LitBool, LitInt, LitStr, Token};
@@ -59,26 +61,6 @@ impl Default for TestArgs {
             start_paused: false,
             grace: None,
             ignore: Vec::new(),
-        }
-    }
-}
-
-/// Collects every error of one parse instead of stopping at the first.
-#[derive(Default)]
-struct Errors(Option<Error>);
-
-impl Errors {
-    fn push(&mut self, error: Error) {
-        match &mut self.0 {
-            Some(all) => all.combine(error),
-            None => self.0 = Some(error),
-        }
-    }
-
-    fn finish<T>(self, value: T) -> syn::Result<T> {
-        match self.0 {
-            Some(error) => Err(error),
-            None => Ok(value),
         }
     }
 }
@@ -376,36 +358,6 @@ fn string_literal(value: Expr, message: &str) -> syn::Result<LitStr> {
         }
         other => Err(Error::new_spanned(other, message)),
     }
-}
-
-fn end_of_argument(input: ParseStream) -> bool {
-    input.is_empty() || input.peek(Token![,])
-}
-
-/// After an argument: a `,` or the end; anything else is reported and skipped.
-fn separator(input: ParseStream, errors: &mut Errors) {
-    if input.is_empty() {
-        return;
-    }
-    if input.parse::<Token![,]>().is_err() {
-        errors.push(input.error("expected `,`"));
-        skip_to_comma(input);
-        let _ = input.parse::<Token![,]>();
-    }
-}
-
-/// Skips the rest of a broken argument, so the next one is still checked.
-fn skip_to_comma(input: ParseStream) {
-    let _ = input.step(|cursor| {
-        let mut rest = *cursor;
-        while let Some((tt, next)) = rest.token_tree() {
-            if matches!(&tt, proc_macro2::TokenTree::Punct(p) if p.as_char() == ',') {
-                break;
-            }
-            rest = next;
-        }
-        Ok(((), rest))
-    });
 }
 
 #[cfg(test)]
