@@ -20,7 +20,7 @@ use axum::extract::State;
 use axum::routing::get;
 use taskprof::http::{HttpCallInfo, Timeout};
 use taskprof::{Frame, Snapshot, TaskInfo};
-use taskprof_tests::{Line, PATIENCE, assert_site, column_of, labelled, wait_for};
+use taskprof_tests::{Line, PATIENCE, assert_site, column_of, labelled, silent_server, wait_for};
 use tokio::net::TcpListener;
 
 const SRC: &str = include_str!("http.rs");
@@ -68,21 +68,6 @@ async fn health(State(registry): State<Registry>) -> &'static str {
     });
     let (_, _task) = (SPAWN_LINE.set(line!()), tokio::spawn(check));
     "UP"
-}
-
-/// A dependency that accepts connections and never answers (it keeps them open).
-async fn silent_server() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind the silent server");
-    let addr = listener.local_addr().expect("silent server address");
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((conn, _)) = listener.accept().await {
-            held.push(conn);
-        }
-    });
-    addr
 }
 
 /// Serves `/health` on 127.0.0.1 with `registry`; returns its address.

@@ -16,7 +16,7 @@ use axum::Router;
 use axum::routing::get;
 use taskprof::http::{HttpCallInfo, Timeout};
 use taskprof::{Snapshot, TaskInfo};
-use taskprof_tests::{Line, assert_site, column_of, wait_for};
+use taskprof_tests::{Line, assert_site, column_of, silent_server, wait_for};
 use tokio::net::TcpListener;
 
 const SRC: &str = include_str!("http_redact.rs");
@@ -39,21 +39,6 @@ fn credentialed_url(addr: SocketAddr) -> String {
 /// What the frames show for it.
 fn redacted_url(addr: SocketAddr) -> String {
     format!("http://{addr}/path?token=…&x=…")
-}
-
-/// A server that accepts connections and never answers (it keeps them open).
-async fn silent_server() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind the silent server");
-    let addr = listener.local_addr().expect("silent server address");
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((conn, _)) = listener.accept().await {
-            held.push(conn);
-        }
-    });
-    addr
 }
 
 /// A server answering `ok` on every path.

@@ -272,6 +272,22 @@ pub fn current_thread() -> tokio::runtime::Runtime {
         .expect("build a current-thread runtime")
 }
 
+/// A dependency on 127.0.0.1 that accepts connections and never answers (it keeps them open,
+/// like the seed's schema registry): calls to it without a timeout wait forever.
+pub async fn silent_server() -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind the silent server");
+    let addr = listener.local_addr().expect("silent server address");
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((conn, _)) = listener.accept().await {
+            held.push(conn);
+        }
+    });
+    addr
+}
+
 #[cfg(test)]
 mod tests {
     use super::{column_of, is_age, task_block};

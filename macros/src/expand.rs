@@ -75,7 +75,8 @@ fn keyword_span(item: &Item) -> Span {
     }
 }
 
-fn first_span(tokens: TokenStream) -> Span {
+/// The span of the first token, or the call site for no tokens.
+pub(crate) fn first_span(tokens: TokenStream) -> Span {
     tokens
         .into_iter()
         .next()

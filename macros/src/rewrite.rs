@@ -13,6 +13,7 @@ use syn::{
     Token, parse_quote, parse_quote_spanned, token,
 };
 
+use crate::expand::first_span;
 use crate::print;
 
 pub(crate) struct Rewriter {
@@ -388,13 +389,6 @@ fn site_span(expr: &Expr) -> Span {
         Expr::Group(group) => site_span(&group.expr),
         other => first_span(other.to_token_stream()),
     }
-}
-
-fn first_span(tokens: TokenStream) -> Span {
-    tokens
-        .into_iter()
-        .next()
-        .map_or_else(Span::call_site, |t| t.span())
 }
 
 fn last_span(tokens: TokenStream) -> Span {
