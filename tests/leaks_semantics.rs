@@ -461,3 +461,31 @@ fn overhead_of_a_clean_test_body() {
         );
     }
 }
+
+// ---- tasks that never ran --------------------------------------------------------------------
+
+/// A task is listed in snapshots from its first suspension, but inside a leak check it is listed
+/// from its spawn: one that never got polled is still reported, with 0 polls.
+#[test]
+fn never_polled_task_is_reported() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("runtime");
+    let report = rt
+        .block_on(async {
+            LeakCheck::new()
+                .grace(Duration::ZERO)
+                .run(async {
+                    // Nothing else runs on this thread before the check looks.
+                    (line!(), taskprof::spawn(parked())).0
+                })
+                .await
+        })
+        .expect_err("the spawned task is alive");
+    let task = &report.snapshot().tasks()[0];
+    assert_eq!(report.count(), 1, "{report}");
+    assert_eq!(task.polls(), 0, "{report}");
+    assert!(!task.lost_waker(), "never polled is not a lost waker: {report}");
+    assert_eq!(lines(&report).len(), 1);
+}

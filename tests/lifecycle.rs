@@ -1,4 +1,4 @@
-//! A task's entry lives exactly as long as its future: it is removed on completion, panic,
+//! A task's entry lives from its first suspension exactly as long as its future: it is removed on completion, panic,
 //! abort, cancellation by drop (an expiring `timeout`, a losing `select!` branch) and runtime
 //! shutdown, and `live_count()` comes back to where it was.
 //!
@@ -401,26 +401,19 @@ fn removed_on_current_thread_runtime_shutdown() {
     let rt = current_thread();
     let mut ids = spawn_parked(&rt, &rx);
     // And tasks that are never polled: on a current-thread runtime nothing else runs while
-    // `block_on`'s own future is being polled, and it returns before they get a turn.
-    let unpolled = rt.block_on(async {
+    // `block_on`'s own future is being polled, and it returns before they get a turn. They
+    // count in `live_count()` from their spawn, but have no entry yet (a task is listed from
+    // its first suspension), unless a leak check is watching (tests/leaks_semantics.rs).
+    let unlisted = rt.block_on(async {
         let mut line = 0;
         for _ in 0..3 {
             let (l, _) = (line!(), taskprof::spawn(std::future::pending::<()>()));
             line = l;
         }
-        let snap = taskprof::snapshot();
-        spawned_at(&snap, FILE, line)
-            .iter()
-            .map(|t| (t.id(), t.polls()))
-            .collect::<Vec<_>>()
+        spawned_at(&taskprof::snapshot(), FILE, line).len()
     });
-    assert_eq!(unpolled.len(), 3);
-    assert!(
-        unpolled.iter().all(|(_, polls)| *polls == 0),
-        "{unpolled:?}"
-    );
-    ids.extend(unpolled.iter().map(|(id, _)| *id));
-    assert_eq!(taskprof::live_count(), before + ids.len());
+    assert_eq!(unlisted, 0);
+    assert_eq!(taskprof::live_count(), before + ids.len() + 3);
     drop(rt);
     assert_gone(&ids);
     assert_eq!(taskprof::live_count(), before);

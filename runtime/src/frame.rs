@@ -6,8 +6,8 @@ use std::task::{Context, Poll};
 
 use crate::labels::LabelScope;
 use crate::site::{AwaitSite, FnSite};
-use crate::stack::{CURRENT, Inherit, Pushed, completed, entry, mark};
-use crate::task::{Name, Registration, Wakers, poll_task};
+use crate::stack::{CURRENT, Pushed, completed, entry, mark};
+use crate::task::{Name, TaskCore, poll_task};
 
 /// How a frame relates to the task polling it, decided on its first poll.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -17,6 +17,8 @@ enum Role {
     Nested,
     /// Polled with no tracked task around it (plain `tokio::spawn`, `block_on`): a task itself.
     Root,
+    /// First polled while tracking was switched off: a plain future.
+    Off,
 }
 
 /// What only some frames need, boxed so every other frame stays small: a frame's size is added
@@ -24,14 +26,8 @@ enum Role {
 struct Cold {
     /// `#[track(label(..))]` labels, applied around each poll of a nested frame.
     labels: Option<LabelScope>,
-    /// The task a root frame registered as.
-    root: Option<Root>,
-}
-
-struct Root {
-    reg: Registration,
-    ctx: Inherit,
-    wakers: Option<Wakers>,
+    /// The task a root frame is.
+    root: Option<TaskCore>,
 }
 
 pin_project_lite::pin_project! {
@@ -89,14 +85,15 @@ impl<F: Future> Future for Framed<F> {
             site: this.site,
             pushed: this.pushed,
         };
+        let site = frame.site;
         match (*this.role, this.cold.as_deref_mut()) {
-            (Role::Root, Some(Cold { root: Some(r), .. })) => poll_task(
-                r.reg.header(),
-                &mut r.ctx,
-                &mut r.wakers,
-                std::pin::pin!(frame),
-                cx,
-            ),
+            (Role::Off, _) => frame.fut.poll(cx),
+            (
+                Role::Root,
+                Some(Cold {
+                    root: Some(core), ..
+                }),
+            ) => poll_task(core, || Name::Frame(site), std::pin::pin!(frame), cx),
             (
                 _,
                 Some(Cold {
@@ -117,6 +114,9 @@ impl<F: Future> Future for Framed<F> {
 /// Decides the frame's role; a root frame registers as a task, a labelled frame gets its labels.
 #[cold]
 fn first_poll(site: &'static FnSite, cold: &mut Option<Box<Cold>>) -> Role {
+    if !crate::enabled::enabled() {
+        return Role::Off;
+    }
     if crate::stack::current_task().is_some() {
         if !site.labels().is_empty() {
             let labels = site
@@ -131,22 +131,12 @@ fn first_poll(site: &'static FnSite, cold: &mut Option<Box<Cold>>) -> Role {
         }
         return Role::Nested;
     }
-    // No task around, but maybe labels (`labels::with`) or a leak-check scope to inherit.
-    let (_, mut ctx) = crate::task::inherited();
-    if !site.labels().is_empty() {
-        ctx.labels = Some(std::sync::Arc::new(crate::labels::Labels::merged(
-            ctx.labels.as_deref(),
-            site.labels().iter().copied(),
-        )));
-    }
-    let reg = Registration::new(None, Name::Frame(site), false, &ctx, 0);
+    // No task around: the frame is a task of its own, inheriting any labels (`labels::with`)
+    // or leak-check scope the thread has.
+    let core = TaskCore::root(site.labels());
     *cold = Some(Box::new(Cold {
         labels: None,
-        root: Some(Root {
-            reg,
-            ctx,
-            wakers: None,
-        }),
+        root: Some(core),
     }));
     Role::Root
 }

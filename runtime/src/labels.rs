@@ -9,7 +9,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use crate::stack::CURRENT;
+use crate::stack::{CURRENT, Current};
 
 /// An immutable, shared, key-sorted set of labels.
 pub(crate) type LabelSet = Arc<Labels>;
@@ -185,7 +185,7 @@ impl LabelScope {
                         self.extra.iter().map(|(k, v)| (&**k, &**v)),
                     ));
                     if c.task != 0 && self.restore.is_none() {
-                        self.restore = Restore::set(c.task, m.clone());
+                        self.restore = Restore::set(c, m.clone());
                     }
                     m
                 }
@@ -210,20 +210,46 @@ struct Restore {
 }
 
 impl Restore {
-    fn set(task: u64, labels: LabelSet) -> Option<Self> {
-        let header = crate::registry::tasks().get(&task)?.value().clone();
-        let prev = header.set_labels(Some(labels));
+    /// Shows `labels` on the current task of `c`.
+    fn set(c: &mut Current, labels: LabelSet) -> Option<Self> {
+        let task = c.task;
+        let prev = if !c.registered {
+            // Not registered yet: its entry will start with these labels (see `task.rs`).
+            c.display
+                .replace(Some(labels))
+                .unwrap_or_else(|| c.ctx.labels.clone())
+        } else {
+            {
+                let header = crate::registry::tasks().get(&task)?.value().clone();
+                header.set_labels(Some(labels))
+            }
+        };
         Some(Self { task, prev })
     }
 }
 
 impl Drop for Restore {
     fn drop(&mut self) {
+        let prev = self.prev.take();
+        let prev = CURRENT
+            .try_with(|c| {
+                let Ok(mut c) = c.try_borrow_mut() else {
+                    return Some(prev);
+                };
+                if c.task == self.task && !c.registered {
+                    c.display = Some(prev);
+                    None
+                } else {
+                    Some(prev)
+                }
+            })
+            .unwrap_or(None);
+        let Some(prev) = prev else { return };
         let header = crate::registry::tasks()
             .get(&self.task)
             .map(|h| h.value().clone());
         if let Some(header) = header {
-            header.set_labels(self.prev.take());
+            header.set_labels(prev);
         }
     }
 }

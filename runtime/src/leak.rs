@@ -4,7 +4,6 @@
 //! and passes it on to everything it spawns (also through `spawn_blocking`), so tests running in
 //! parallel in one process each see only their own tasks.
 
-use std::collections::HashSet;
 use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
@@ -92,7 +91,8 @@ pub struct LeakCheck {
     ignore_fns: Vec<String>,
     ignore_sites: Vec<(String, Option<u32>)>,
     ignore: Vec<IgnoreFn>,
-    baseline: Option<HashSet<u64>>,
+    /// For [`global`](Self::global): tasks created before this generation are ignored.
+    baseline: Option<(u32, crate::task::Eager)>,
 }
 
 impl Default for LeakCheck {
@@ -132,13 +132,10 @@ impl LeakCheck {
     /// `VerifyNone` with `IgnoreCurrent`). Tasks of other tests running in parallel count too,
     /// so prefer [`new`](Self::new) + [`run`](Self::run) in tests.
     pub fn global() -> Self {
-        let baseline = snapshot_matching(|_| true)
-            .tasks()
-            .iter()
-            .map(TaskInfo::id)
-            .collect();
+        // By creation generation, not by the ids of a snapshot: a task spawned but not yet
+        // polled has no registry entry, and it is alive now too.
         Self {
-            baseline: Some(baseline),
+            baseline: Some((crate::task::next_generation(), crate::task::Eager::new())),
             ..Self::new()
         }
     }
@@ -203,11 +200,18 @@ impl LeakCheck {
                 return Ok(());
             }
             let leaked = self.leaked(scope);
-            if leaked.total() == 0 {
-                return Ok(());
-            }
             let now = tokio::time::Instant::now();
-            if now >= deadline || leaked.tasks().iter().all(TaskInfo::lost_waker) {
+            if leaked.total() == 0 {
+                // A check of every task (`new().verify()`) cannot list tasks that have not
+                // suspended yet (see `task.rs`); while the counters say some are alive, give
+                // them the grace to show up.
+                if scope.is_some() || self.baseline.is_some() || !crate::registry::unlisted() {
+                    return Ok(());
+                }
+                if now >= deadline {
+                    return Ok(());
+                }
+            } else if now >= deadline || leaked.tasks().iter().all(TaskInfo::lost_waker) {
                 return Err(LeakReport { leaked });
             }
             tokio::time::sleep(delay.min(deadline - now)).await;
@@ -217,10 +221,10 @@ impl LeakCheck {
 
     fn leaked(&self, scope: Option<&Arc<Scope>>) -> Snapshot {
         let scope_id = scope.map(|s| s.id());
-        let baseline = self.baseline.as_ref();
+        let baseline = self.baseline.as_ref().map(|(g, _)| *g);
         let mut snap = snapshot_matching(|h| match scope_id {
             Some(id) => h.scope.as_ref().is_some_and(|s| s.id() == id),
-            None => !baseline.is_some_and(|b| b.contains(&h.id)),
+            None => !baseline.is_some_and(|b| h.generation < b),
         });
         snap.retain(|t| !self.ignored(t));
         snap

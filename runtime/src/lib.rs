@@ -8,6 +8,7 @@
 // Lets `#[track]` (which names `::taskprof`) be used inside this crate's own tests.
 extern crate self as taskprof;
 
+mod enabled;
 mod frame;
 mod health;
 pub mod http;
@@ -27,6 +28,7 @@ mod spawn;
 mod stack;
 mod task;
 
+pub use enabled::{is_enabled, set_enabled};
 pub use health::{Health, health};
 pub use leak::{LeakCheck, LeakReport};
 pub use registry::live_count;

@@ -1,7 +1,7 @@
 //! The global registry of live tracked tasks.
 //!
-//! A task's [`Header`] is inserted when the task is created and removed when its future is dropped,
-//! so the map holds exactly the live tasks. Counters are sharded by thread: spawns and completions of
+//! A task's [`Header`] is inserted when the task first suspends (see `task.rs`) and removed when
+//! its future is dropped, so the map holds the live tasks that ever waited. Counters are sharded by thread: spawns and completions of
 //! one task often happen on different workers, and a single shared atomic would bounce between cores.
 
 use std::cell::Cell;
@@ -22,12 +22,22 @@ pub(crate) fn tasks() -> &'static TaskMap {
 }
 
 pub(crate) fn insert(header: Arc<Header>) {
-    SPAWNED.add(1);
     TASKS.insert(header.id, header);
 }
 
 pub(crate) fn remove(id: u64) {
     TASKS.remove(&id);
+}
+
+/// Counts a tracked task created (registered or not).
+#[inline]
+pub(crate) fn spawned() {
+    SPAWNED.add(1);
+}
+
+/// Counts a tracked task ended.
+#[inline]
+pub(crate) fn completed() {
     COMPLETED.add(1);
 }
 
@@ -35,7 +45,9 @@ pub(crate) fn remove(id: u64) {
 ///
 /// A task counts from the moment it is spawned (or, for a `#[track]` future polled outside any
 /// tracked task, from its first poll) until its future is dropped: on completion, panic, abort,
-/// cancellation or runtime shutdown.
+/// cancellation or runtime shutdown. A [`snapshot`](crate::snapshot) shows a task from its first
+/// suspension on, so it can list fewer tasks than this counts (those not yet polled, or in
+/// their first poll).
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -53,6 +65,11 @@ pub fn live_count() -> usize {
     // The two sums are read one after the other; a completion counted between them must not
     // make the count wrap.
     spawned.saturating_sub(completed) as usize
+}
+
+/// True when some live tracked tasks have no registry entry yet (not suspended yet).
+pub(crate) fn unlisted() -> bool {
+    live_count() > TASKS.len()
 }
 
 /// `(spawned, completed)`: tracked tasks registered and ended since the process started, for the

@@ -60,6 +60,11 @@ pub(crate) fn push_http(call: u64) -> Pushed {
 pub(crate) struct Current {
     /// Id of the tracked task being polled, 0 when none.
     pub(crate) task: u64,
+    /// Whether that task has its registry entry yet (see `task.rs`).
+    pub(crate) registered: bool,
+    /// Labels a labelled frame gave the current task before it was registered: the entry
+    /// starts with them (`Some(None)`: no labels).
+    pub(crate) display: Option<Option<crate::labels::LabelSet>>,
     /// What tasks spawned right now inherit; moved in and out around each poll (no refcounting).
     pub(crate) ctx: Inherit,
     /// Pending path of the current poll, innermost first.
@@ -92,6 +97,8 @@ thread_local! {
     pub(crate) static CURRENT: RefCell<Current> = const {
         RefCell::new(Current {
             task: 0,
+            registered: false,
+            display: None,
             ctx: Inherit::NONE,
             buf: Vec::new(),
             last_await: (0, 0),

@@ -1,11 +1,18 @@
 //! Tracked tasks: the registry entry of a task and the future wrapper that keeps it current.
+//!
+//! A task is counted ([`live_count`](crate::live_count)) from its spawn, but its registry entry
+//! is created only when its first poll returns `Pending`: most tasks finish in their first poll
+//! and never touch the shared map, which keeps a tracked spawn close to a plain one. A task
+//! spawned inside a [`LeakCheck`](crate::LeakCheck) scope, and a blocking task, registers at
+//! once, so a leak report or a stuck closure shows even before (or without) a first suspension.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::future::Future;
 use std::panic::Location;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Instant;
 
@@ -34,17 +41,20 @@ pub(crate) struct Header {
     pub(crate) id: u64,
     /// Id of the tracked task that spawned this one, 0 if none.
     pub(crate) parent: u64,
+    /// When it was registered: at its first suspension, or at spawn for eagerly registered tasks.
     pub(crate) created: Instant,
     pub(crate) spawn_site: Option<&'static Location<'static>>,
     pub(crate) name: Name,
     pub(crate) blocking: bool,
+    /// [`GENERATION`] when the task was created.
+    pub(crate) generation: u32,
     pub(crate) scope: Option<Arc<Scope>>,
     labels: Mutex<Option<LabelSet>>,
     pub(crate) polls: AtomicU64,
     pub(crate) state: AtomicU8,
     pub(crate) stack: StackCell,
-    /// The waker the task's future sees; see [`WakeTracker`].
-    pub(crate) waker: Arc<WakeTracker>,
+    /// The waker the task's future sees (none for a blocking task); see [`WakeTracker`].
+    waker: Option<Arc<WakeTracker>>,
 }
 
 impl Header {
@@ -59,12 +69,15 @@ impl Header {
     /// waker it was polled with has been dropped and it was not woken, so nothing can ever
     /// poll it again (the analog of Go's `goroutineleak` profile).
     pub(crate) fn lost_waker(&self) -> bool {
-        // One reference is ours, one is the task's cached `Waker`; any other is a clone held by
-        // whatever the task waits on. Before the first poll the cached waker does not exist yet.
-        !self.blocking
-            && self.state.load(Ordering::Relaxed) == IDLE
-            && Arc::strong_count(&self.waker) == 2
-            && !self.waker.woken.load(Ordering::Acquire)
+        // Three references are ours: this header's, and the task's `Arc` and cached `Waker`.
+        // Any other is a clone held by whatever the task waits on. A task never polled yet has
+        // lent its waker to nothing.
+        self.waker.as_ref().is_some_and(|w| {
+            self.state.load(Ordering::Relaxed) == IDLE
+                && self.polls.load(Ordering::Relaxed) > 0
+                && Arc::strong_count(w) == 3
+                && !w.woken.load(Ordering::Acquire)
+        })
     }
 
     pub(crate) fn set_labels(&self, labels: Option<LabelSet>) -> Option<LabelSet> {
@@ -75,51 +88,133 @@ impl Header {
     }
 }
 
-/// Keeps a task registered for exactly as long as it lives: dropped together with the future.
-pub(crate) struct Registration {
-    header: Arc<Header>,
+/// Bumped by [`LeakCheck::global`](crate::LeakCheck::global): tasks created before a global
+/// check are its baseline.
+static GENERATION: AtomicU32 = AtomicU32::new(0);
+
+/// Starts a new generation and returns it.
+pub(crate) fn next_generation() -> u32 {
+    GENERATION.fetch_add(1, Ordering::Relaxed) + 1
 }
 
-impl Registration {
-    /// Creates and registers a task spawned from the current thread's context.
-    pub(crate) fn new(
-        site: Option<&'static Location<'static>>,
-        name: Name,
-        blocking: bool,
-        ctx: &Inherit,
-        parent: u64,
-    ) -> Self {
+/// Number of live [`Eager`] guards.
+static EAGER: AtomicUsize = AtomicUsize::new(0);
+
+/// While one exists (a [`LeakCheck::global`](crate::LeakCheck::global) check), every new task
+/// registers at once: the check must see tasks created after it even before they first poll.
+pub(crate) struct Eager(());
+
+impl Eager {
+    pub(crate) fn new() -> Self {
+        EAGER.fetch_add(1, Ordering::Relaxed);
+        Eager(())
+    }
+}
+
+impl Drop for Eager {
+    fn drop(&mut self) {
+        EAGER.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A task's own bookkeeping, kept in its future: counted from creation to drop, registered in
+/// the registry from its first suspension (or at once, see the module docs).
+pub(crate) struct TaskCore {
+    /// 0 for a task spawned while tracking was switched off: then nothing else is used.
+    id: u64,
+    parent: u64,
+    generation: u32,
+    site: Option<&'static Location<'static>>,
+    /// Labels and leak-check scope, moved into the thread-local context around each poll.
+    ctx: Inherit,
+    /// The tracking waker, from the first poll on.
+    wake: Option<TaskWaker>,
+    header: Option<Arc<Header>>,
+}
+
+impl TaskCore {
+    /// A task spawned from the current thread's context, with `labels` added to the inherited
+    /// ones; `None` when tracking is switched off.
+    fn new(site: Option<&'static Location<'static>>, labels: &[(&str, &str)]) -> Self {
+        if !crate::enabled::enabled() {
+            return Self::OFF;
+        }
+        let (parent, mut ctx) = inherited();
+        if !labels.is_empty() {
+            ctx.labels = Some(Arc::new(crate::labels::Labels::merged(
+                ctx.labels.as_deref(),
+                labels.iter().copied(),
+            )));
+        }
         if let Some(scope) = &ctx.scope {
             scope.enter();
         }
-        let header = Arc::new(Header {
+        registry::spawned();
+        Self {
             id: registry::next_id(),
             parent,
-            created: Instant::now(),
-            spawn_site: site,
-            name,
-            blocking,
-            scope: ctx.scope.clone(),
-            labels: Mutex::new(ctx.labels.clone()),
-            polls: AtomicU64::new(0),
-            state: AtomicU8::new(IDLE),
-            stack: StackCell::new(),
-            waker: Arc::new(WakeTracker::default()),
-        });
-        registry::insert(header.clone());
-        Self { header }
+            generation: GENERATION.load(Ordering::Relaxed),
+            site,
+            ctx,
+            wake: None,
+            header: None,
+        }
     }
 
-    pub(crate) fn header(&self) -> &Header {
-        &self.header
+    /// A `#[track]` frame polled outside any task, as a task of its own.
+    pub(crate) fn root(labels: &[(&str, &str)]) -> Self {
+        let mut core = Self::new(None, labels);
+        core.parent = 0;
+        core
+    }
+
+    const OFF: TaskCore = TaskCore {
+        id: 0,
+        parent: 0,
+        generation: 0,
+        site: None,
+        ctx: Inherit::NONE,
+        wake: None,
+        header: None,
+    };
+
+    /// Tasks inside a leak-check scope (or created while a global check exists) register before
+    /// their first poll: a report must list them even if they never ran.
+    fn wants_eager(&self) -> bool {
+        self.id != 0 && (self.ctx.scope.is_some() || EAGER.load(Ordering::Relaxed) != 0)
+    }
+
+    /// Creates and inserts the registry entry before the first poll.
+    fn register(&mut self, name: Name, labels: Option<LabelSet>, blocking: bool) {
+        let waker =
+            (!blocking).then(|| self.wake.get_or_insert_with(TaskWaker::new).tracker.clone());
+        let entry = Entry {
+            id: self.id,
+            parent: self.parent,
+            generation: self.generation,
+            site: self.site,
+            scope: self.ctx.scope.clone(),
+            blocking,
+            polls: 0,
+        };
+        self.header = Some(entry.register(name, labels, waker));
     }
 }
 
-impl Drop for Registration {
+impl Drop for TaskCore {
     fn drop(&mut self) {
-        registry::remove(self.header.id);
-        if let Some(scope) = &self.header.scope {
+        if self.id == 0 {
+            return;
+        }
+        if let Some(header) = self.header.take() {
+            registry::remove(header.id);
+        }
+        registry::completed();
+        if let Some(scope) = &self.ctx.scope {
             scope.exit();
+        }
+        if let Some(wake) = self.wake.take() {
+            wake.recycle();
         }
     }
 }
@@ -130,16 +225,16 @@ pub(crate) fn inherited() -> (u64, Inherit) {
 }
 
 pin_project_lite::pin_project! {
-    /// A spawned future, registered as a task.
+    /// A spawned future, tracked as a task.
     #[doc(hidden)]
     #[must_use = "futures do nothing unless polled"]
     pub struct Tracked<F> {
         // Declared first so it is dropped first: the entry outlives the future's drop.
         #[pin]
         fut: F,
-        ctx: Inherit,
-        wakers: Option<Wakers>,
-        reg: Registration,
+        core: TaskCore,
+        // Boxed: rare, and every tracked future would carry its size.
+        given: Option<Box<Cow<'static, str>>>,
     }
 }
 
@@ -159,23 +254,19 @@ impl<F: Future> Tracked<F> {
         labels: &[(&str, &str)],
         fut: F,
     ) -> Self {
-        let (parent, mut ctx) = inherited();
-        if !labels.is_empty() {
-            ctx.labels = Some(Arc::new(crate::labels::Labels::merged(
-                ctx.labels.as_deref(),
-                labels.iter().copied(),
-            )));
+        let mut core = TaskCore::new(Some(site), labels);
+        let given = name.map(Box::new);
+        if core.wants_eager() {
+            let labels = core.ctx.labels.clone();
+            core.register(Self::name(&given), labels, false);
         }
-        let name = match name {
-            Some(n) => Name::Given(n),
+        Self { fut, core, given }
+    }
+
+    fn name(given: &Option<Box<Cow<'static, str>>>) -> Name {
+        match given {
+            Some(n) => Name::Given((**n).clone()),
             None => Name::Type(std::any::type_name::<F>()),
-        };
-        let reg = Registration::new(Some(site), name, false, &ctx, parent);
-        Self {
-            fut,
-            ctx,
-            wakers: None,
-            reg,
         }
     }
 }
@@ -183,60 +274,132 @@ impl<F: Future> Tracked<F> {
 impl<F: Future> Future for Tracked<F> {
     type Output = F::Output;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        poll_task(this.reg.header(), this.ctx, this.wakers, this.fut, cx)
+        let given = &*this.given;
+        poll_task(this.core, || Self::name(given), this.fut, cx)
     }
 }
 
-/// Polls `fut` as the body of the task `header`: makes it the thread's current task, counts the
-/// poll, and publishes where it waits when it returns `Pending`.
+/// Polls `fut` as the body of the task `core`: makes it the thread's current task, counts the
+/// poll, registers the task at its first suspension and publishes where it waits.
+#[inline]
 pub(crate) fn poll_task<F: Future>(
-    header: &Header,
-    ctx: &mut Inherit,
-    wakers: &mut Option<Wakers>,
+    core: &mut TaskCore,
+    name: impl FnOnce() -> Name,
     fut: Pin<&mut F>,
     cx: &mut Context<'_>,
 ) -> Poll<F::Output> {
-    let wakers = wakers.get_or_insert_with(|| Wakers::new(&header.waker, cx.waker()));
-    wakers.refresh(&header.waker, cx.waker());
-    let guard = TaskGuard::enter(header.id, ctx);
-    // Only this poller writes these, so a load and a store are enough (no read-modify-write).
-    header
-        .polls
-        .store(header.polls.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-    header.state.store(RUNNING, Ordering::Relaxed);
-    let out = fut.poll(&mut Context::from_waker(&wakers.tracked));
+    if core.id == 0 {
+        return fut.poll(cx);
+    }
+    let wake = core.wake.get_or_insert_with(TaskWaker::new);
+    wake.tracker.refresh(cx.waker());
+    let guard = TaskGuard::enter(core.id, &mut core.ctx, core.header.is_some());
+    if let Some(h) = &core.header {
+        // Only this poller writes these, so a load and a store are enough (no read-modify-write).
+        h.polls
+            .store(h.polls.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        h.state.store(RUNNING, Ordering::Relaxed);
+    }
+    let out = fut.poll(&mut Context::from_waker(&wake.waker));
     if out.is_pending() {
-        CURRENT.with_borrow(|c| {
+        CURRENT.with_borrow_mut(|c| {
+            let header = match &mut core.header {
+                Some(h) => h,
+                slot @ None => {
+                    let entry = Entry {
+                        id: core.id,
+                        parent: core.parent,
+                        generation: core.generation,
+                        site: core.site,
+                        scope: c.ctx.scope.clone(),
+                        blocking: false,
+                        polls: 1,
+                    };
+                    let labels = c.display.take().unwrap_or_else(|| c.ctx.labels.clone());
+                    slot.insert(entry.register(name(), labels, Some(wake.tracker.clone())))
+                }
+            };
             header
                 .stack
-                .publish(c.buf.get(guard.start..).unwrap_or(&[]))
+                .publish(c.buf.get(guard.start..).unwrap_or(&[]));
         });
     }
-    header.state.store(IDLE, Ordering::Relaxed);
+    if let Some(h) = &core.header {
+        h.state.store(IDLE, Ordering::Relaxed);
+    }
     drop(guard);
     out
 }
 
-/// Restores the thread's previous task context, also when the poll panics.
+/// What a registry entry is made from.
+struct Entry {
+    id: u64,
+    parent: u64,
+    generation: u32,
+    site: Option<&'static Location<'static>>,
+    scope: Option<Arc<Scope>>,
+    blocking: bool,
+    polls: u64,
+}
+
+impl Entry {
+    #[cold]
+    #[inline(never)]
+    fn register(
+        self,
+        name: Name,
+        labels: Option<LabelSet>,
+        waker: Option<Arc<WakeTracker>>,
+    ) -> Arc<Header> {
+        let header = Arc::new(Header {
+            id: self.id,
+            parent: self.parent,
+            created: Instant::now(),
+            spawn_site: self.site,
+            name,
+            blocking: self.blocking,
+            generation: self.generation,
+            scope: self.scope,
+            labels: Mutex::new(labels),
+            polls: AtomicU64::new(self.polls),
+            state: AtomicU8::new(IDLE),
+            stack: StackCell::new(),
+            waker,
+        });
+        registry::insert(header.clone());
+        header
+    }
+}
+
+/// Makes a task the thread's current one for the duration of a poll, and restores the previous
+/// context afterwards, also when the poll panics.
 struct TaskGuard<'a> {
     prev_task: u64,
+    prev_registered: bool,
     prev_ctx: Inherit,
+    prev_display: Option<Option<LabelSet>>,
     ctx: &'a mut Inherit,
     start: usize,
 }
 
 impl<'a> TaskGuard<'a> {
-    fn enter(task: u64, ctx: &'a mut Inherit) -> Self {
+    #[inline]
+    fn enter(task: u64, ctx: &'a mut Inherit, registered: bool) -> Self {
         CURRENT.with_borrow_mut(|c| {
             let prev_task = std::mem::replace(&mut c.task, task);
+            let prev_registered = std::mem::replace(&mut c.registered, registered);
             c.epoch = c.epoch.wrapping_add(1);
             let prev_ctx = std::mem::replace(&mut c.ctx, std::mem::take(ctx));
+            let prev_display = c.display.take();
             c.sync();
             Self {
                 prev_task,
+                prev_registered,
                 prev_ctx,
+                prev_display,
                 ctx,
                 start: c.buf.len(),
             }
@@ -245,9 +408,12 @@ impl<'a> TaskGuard<'a> {
 }
 
 impl Drop for TaskGuard<'_> {
+    #[inline]
     fn drop(&mut self) {
         CURRENT.with_borrow_mut(|c| {
             c.task = self.prev_task;
+            c.registered = self.prev_registered;
+            c.display = self.prev_display.take();
             *self.ctx = std::mem::replace(&mut c.ctx, std::mem::take(&mut self.prev_ctx));
             c.buf.truncate(self.start);
             c.sync();
@@ -257,9 +423,9 @@ impl Drop for TaskGuard<'_> {
 
 /// Spawns a tracked task on the current tokio runtime, like [`tokio::spawn`].
 ///
-/// The task is registered until its future is dropped. Its spawn site is the caller's
-/// `file:line:col`; its parent is the tracked task calling `spawn` (if any), whose labels it
-/// inherits.
+/// The task counts in [`live_count`](crate::live_count) until its future is dropped, and shows
+/// in snapshots from its first suspension on. Its spawn site is the caller's `file:line:col`; its
+/// parent is the tracked task calling `spawn` (if any), whose labels it inherits.
 ///
 /// # Panics
 ///
@@ -327,35 +493,69 @@ pub(crate) fn tracked_blocking<F, R>(site: &'static Location<'static>, f: F) -> 
 where
     F: FnOnce() -> R,
 {
-    let (parent, mut ctx) = inherited();
-    let reg = Registration::new(
-        Some(site),
-        Name::Type(std::any::type_name::<F>()),
-        true,
-        &ctx,
-        parent,
-    );
+    let mut core = TaskCore::new(Some(site), &[]);
+    if core.id != 0 {
+        // Registered at once: a closure stuck in its first (and only) run must show.
+        let labels = core.ctx.labels.clone();
+        core.register(Name::Type(std::any::type_name::<F>()), labels, true);
+    }
     move || {
-        let header = reg.header();
-        let _guard = TaskGuard::enter(header.id, &mut ctx);
-        header.polls.store(1, Ordering::Relaxed);
-        header.state.store(RUNNING, Ordering::Relaxed);
+        if core.id == 0 {
+            return f();
+        }
+        let registered = core.header.is_some();
+        let guard = TaskGuard::enter(core.id, &mut core.ctx, registered);
+        if let Some(h) = &core.header {
+            h.polls.store(1, Ordering::Relaxed);
+            h.state.store(RUNNING, Ordering::Relaxed);
+        }
         let out = f();
-        drop(_guard);
-        drop(reg);
+        drop(guard);
+        drop(core);
         out
     }
 }
 
 /// The waker a tracked task's future is polled with: it forwards wakes to the executor's waker
 /// and lets [`Header::lost_waker`] count how many clones of it are still held. One per task,
-/// allocated with the task, not per poll.
+/// taken from a per-thread pool at the first poll and returned when the task ends.
 #[derive(Default)]
 pub(crate) struct WakeTracker {
-    inner: Mutex<Option<Waker>>,
+    /// The executor's waker: set once; tokio gives a task the same waker at every poll.
+    executor: OnceLock<Waker>,
+    /// For executors that change a task's waker between polls: the latest one, used once
+    /// `changed` is set.
+    latest: Mutex<Option<Waker>>,
+    changed: AtomicBool,
     /// Set by a wake, cleared when a poll starts: a woken task is not lost even if it holds no
     /// waker clone.
     woken: AtomicBool,
+}
+
+impl WakeTracker {
+    /// Called at the start of every poll with the executor's waker.
+    #[inline]
+    fn refresh(&self, executor: &Waker) {
+        self.woken.store(false, Ordering::Relaxed);
+        if !self.changed.load(Ordering::Relaxed)
+            && self.executor.get().is_some_and(|w| w.will_wake(executor))
+        {
+            return;
+        }
+        self.refresh_slow(executor);
+    }
+
+    #[cold]
+    fn refresh_slow(&self, executor: &Waker) {
+        if self.executor.get().is_none() && self.executor.set(executor.clone()).is_ok() {
+            return;
+        }
+        let mut latest = self.latest.lock().unwrap_or_else(|p| p.into_inner());
+        if !latest.as_ref().is_some_and(|w| w.will_wake(executor)) {
+            *latest = Some(executor.clone());
+        }
+        self.changed.store(true, Ordering::Release);
+    }
 }
 
 impl Wake for WakeTracker {
@@ -365,35 +565,57 @@ impl Wake for WakeTracker {
 
     fn wake_by_ref(self: &Arc<Self>) {
         self.woken.store(true, Ordering::Release);
-        // tokio's wake only schedules the task; it never re-enters this waker.
-        if let Some(w) = &*self.inner.lock().unwrap_or_else(|p| p.into_inner()) {
+        if self.changed.load(Ordering::Acquire) {
+            // tokio's wake only schedules the task; it never re-enters this waker.
+            if let Some(w) = &*self.latest.lock().unwrap_or_else(|p| p.into_inner()) {
+                w.wake_by_ref();
+            }
+        } else if let Some(w) = self.executor.get() {
             w.wake_by_ref();
         }
     }
 }
 
-/// The task's side of the tracking waker: the `Waker` it lends to its future and the executor
-/// waker last forwarded to, compared without locking on each poll.
-pub(crate) struct Wakers {
-    tracked: Waker,
-    executor: Waker,
+/// A task's tracking waker and the `Waker` made from it, lent to its future at every poll.
+struct TaskWaker {
+    tracker: Arc<WakeTracker>,
+    waker: Waker,
 }
 
-impl Wakers {
-    fn new(tracker: &Arc<WakeTracker>, executor: &Waker) -> Self {
-        *tracker.inner.lock().unwrap_or_else(|p| p.into_inner()) = Some(executor.clone());
+thread_local! {
+    /// Trackers of ended tasks, reused by the next tasks polled on this thread.
+    static POOL: RefCell<Vec<Arc<WakeTracker>>> = const { RefCell::new(Vec::new()) };
+}
+
+impl TaskWaker {
+    fn new() -> Self {
+        let tracker = POOL
+            .try_with(|p| p.borrow_mut().pop())
+            .ok()
+            .flatten()
+            .unwrap_or_default();
         Self {
-            tracked: Waker::from(tracker.clone()),
-            executor: executor.clone(),
+            waker: Waker::from(tracker.clone()),
+            tracker,
         }
     }
 
-    fn refresh(&mut self, tracker: &WakeTracker, executor: &Waker) {
-        tracker.woken.store(false, Ordering::Relaxed);
-        // tokio hands a task the same waker every time; other executors may not.
-        if !self.executor.will_wake(executor) {
-            self.executor = executor.clone();
-            *tracker.inner.lock().unwrap_or_else(|p| p.into_inner()) = Some(executor.clone());
-        }
+    /// Returns the tracker to the pool if nothing else holds it.
+    fn recycle(self) {
+        let TaskWaker { mut tracker, waker } = self;
+        drop(waker);
+        let Some(t) = Arc::get_mut(&mut tracker) else {
+            return;
+        };
+        t.executor.take();
+        *t.latest.get_mut().unwrap_or_else(|p| p.into_inner()) = None;
+        *t.changed.get_mut() = false;
+        *t.woken.get_mut() = false;
+        let _ = POOL.try_with(|p| {
+            let mut pool = p.borrow_mut();
+            if pool.len() < 64 {
+                pool.push(tracker);
+            }
+        });
     }
 }
