@@ -1,6 +1,7 @@
 //! `#[track]` frames and recorded `.await` points: the futures the attribute wraps code in.
 
 use std::future::{Future, IntoFuture};
+use std::mem::ManuallyDrop;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -10,15 +11,16 @@ use crate::stack::{CURRENT, Pushed, completed, entry, mark};
 use crate::task::{Name, TaskCore, poll_task};
 
 /// How a frame relates to the task polling it, decided on its first poll.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Role {
+enum Mode {
     Unpolled,
-    /// Polled inside a tracked task: records itself on that task's stack.
-    Nested,
-    /// Polled with no tracked task around it (plain `tokio::spawn`, `block_on`): a task itself.
-    Root,
+    /// Polled inside a tracked task, no labels: records itself on that task's stack.
+    Nested(Pushed),
     /// First polled while tracking was switched off: a plain future.
     Off,
+    /// A labelled frame, or a root frame (polled with no tracked task around it: plain
+    /// `tokio::spawn`, `block_on`), which is a task itself. Dropped by `Framed`'s drop: with
+    /// no drop glue of its own, dropping a `Mode` is free, and every frame is dropped.
+    Cold(ManuallyDrop<Box<Cold>>),
 }
 
 /// What only some frames need, boxed so every other frame stays small: a frame's size is added
@@ -28,6 +30,7 @@ struct Cold {
     labels: Option<LabelScope>,
     /// The task a root frame is.
     root: Option<TaskCore>,
+    pushed: Pushed,
 }
 
 pin_project_lite::pin_project! {
@@ -38,13 +41,16 @@ pin_project_lite::pin_project! {
         #[pin]
         fut: F,
         site: &'static FnSite,
-        pushed: Pushed,
-        cold: Option<Box<Cold>>,
-        role: Role,
+        mode: Mode,
     }
     impl<F> PinnedDrop for Framed<F> {
         fn drop(this: Pin<&mut Self>) {
-            this.project().pushed.retract();
+            let mode = this.project().mode;
+            match mode {
+                Mode::Nested(pushed) => pushed.retract(),
+                Mode::Cold(_) => drop_cold(mode),
+                Mode::Unpolled | Mode::Off => {}
+            }
         }
     }
 }
@@ -59,9 +65,7 @@ impl<F: Future> Framed<F> {
         Self {
             fut,
             site,
-            pushed: Pushed::NONE,
-            cold: None,
-            role: Role::Unpolled,
+            mode: Mode::Unpolled,
         }
     }
 }
@@ -69,116 +73,134 @@ impl<F: Future> Framed<F> {
 impl<F: Future> Future for Framed<F> {
     type Output = F::Output;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        if *this.role == Role::Unpolled {
+        if let Mode::Unpolled = this.mode {
             // The common case, inline: inside a task, no labels.
-            *this.role = if crate::stack::current_task().is_some() && this.site.labels().is_empty()
+            *this.mode = if crate::stack::current_task().is_some() && this.site.labels().is_empty()
             {
-                Role::Nested
+                Mode::Nested(Pushed::NONE)
             } else {
-                first_poll(this.site, this.cold)
+                first_poll(this.site)
             };
         }
-        let frame = FrameBody {
-            fut: this.fut,
-            site: this.site,
-            pushed: this.pushed,
-        };
-        let site = frame.site;
-        match (*this.role, this.cold.as_deref_mut()) {
-            (Role::Off, _) => frame.fut.poll(cx),
-            (
-                Role::Root,
-                Some(Cold {
-                    root: Some(core), ..
-                }),
-            ) => poll_task(core, || Name::Frame(site), std::pin::pin!(frame), cx),
-            (
-                _,
-                Some(Cold {
-                    labels: Some(scope),
-                    ..
-                }),
-            ) => {
-                let prev = scope.enter();
-                let out = frame.poll_frame(cx);
-                scope.exit(prev, out.is_ready());
-                out
-            }
-            _ => frame.poll_frame(cx),
+        match this.mode {
+            Mode::Nested(pushed) => poll_frame(this.fut, this.site, pushed, cx),
+            Mode::Cold(cold) => poll_cold(this.fut, this.site, cold, cx),
+            Mode::Unpolled | Mode::Off => this.fut.poll(cx),
         }
     }
 }
 
-/// Decides the frame's role; a root frame registers as a task, a labelled frame gets its labels.
 #[cold]
-fn first_poll(site: &'static FnSite, cold: &mut Option<Box<Cold>>) -> Role {
+#[inline(never)]
+fn drop_cold(mode: &mut Mode) {
+    if let Mode::Cold(cold) = std::mem::replace(mode, Mode::Off) {
+        let mut cold = ManuallyDrop::into_inner(cold);
+        cold.pushed.retract();
+        // A root frame's task ends here, just before its future is dropped.
+        drop(cold);
+    }
+}
+
+/// Polls a labelled or root frame.
+fn poll_cold<F: Future>(
+    fut: Pin<&mut F>,
+    site: &'static FnSite,
+    cold: &mut Cold,
+    cx: &mut Context<'_>,
+) -> Poll<F::Output> {
+    let Cold {
+        labels,
+        root,
+        pushed,
+    } = cold;
+    let frame = FrameBody { fut, site, pushed };
+    match (root, labels) {
+        (Some(core), _) => poll_task(core, || Name::Frame(site), std::pin::pin!(frame), cx),
+        (None, Some(scope)) => {
+            let prev = scope.enter();
+            let out = poll_frame(frame.fut, site, frame.pushed, cx);
+            scope.exit(prev, out.is_ready());
+            out
+        }
+        (None, None) => poll_frame(frame.fut, site, frame.pushed, cx),
+    }
+}
+
+/// Decides the frame's mode; a root frame becomes a task, a labelled frame gets its labels.
+#[cold]
+fn first_poll(site: &'static FnSite) -> Mode {
     if !crate::enabled::enabled() {
-        return Role::Off;
+        return Mode::Off;
     }
     if crate::stack::current_task().is_some() {
-        if !site.labels().is_empty() {
-            let labels = site
-                .labels()
-                .iter()
-                .map(|(k, v)| (Box::<str>::from(*k), Box::<str>::from(*v)))
-                .collect();
-            *cold = Some(Box::new(Cold {
-                labels: Some(LabelScope::new(labels)),
-                root: None,
-            }));
+        if site.labels().is_empty() {
+            return Mode::Nested(Pushed::NONE);
         }
-        return Role::Nested;
+        let labels = site
+            .labels()
+            .iter()
+            .map(|(k, v)| (Box::<str>::from(*k), Box::<str>::from(*v)))
+            .collect();
+        return Mode::Cold(ManuallyDrop::new(Box::new(Cold {
+            labels: Some(LabelScope::new(labels)),
+            root: None,
+            pushed: Pushed::NONE,
+        })));
     }
     // No task around: the frame is a task of its own, inheriting any labels (`labels::with`)
     // or leak-check scope the thread has.
-    let core = TaskCore::root(site.labels());
-    *cold = Some(Box::new(Cold {
+    Mode::Cold(ManuallyDrop::new(Box::new(Cold {
         labels: None,
-        root: Some(core),
-    }));
-    Role::Root
+        root: Some(TaskCore::root(site.labels())),
+        pushed: Pushed::NONE,
+    })))
 }
 
-/// The part of a frame's poll that records it on the task's stack.
+/// Polls a frame's future and records the frame on the task's stack if it returns `Pending`.
+#[inline]
+fn poll_frame<F: Future>(
+    fut: Pin<&mut F>,
+    site: &'static FnSite,
+    pushed: &mut Pushed,
+    cx: &mut Context<'_>,
+) -> Poll<F::Output> {
+    let start = mark();
+    let out = fut.poll(cx);
+    if out.is_pending() {
+        *pushed = frame_pending(site, start);
+    } else {
+        *pushed = Pushed::NONE;
+        completed(start);
+    }
+    out
+}
+
+#[cold]
+fn frame_pending(site: &'static FnSite, start: usize) -> Pushed {
+    if crate::stack::current_task().is_none() {
+        return Pushed::NONE;
+    }
+    let id = site.id();
+    let me = site as *const FnSite as usize;
+    CURRENT.with_borrow_mut(|c| {
+        // The `.await` this frame is parked on already names the frame: one line, not two.
+        if !(c.last_await == (me, c.buf.len()) && c.buf.len() > start) {
+            let descendants = c.buf.len().saturating_sub(start);
+            c.buf.push(entry(id, descendants));
+            c.sync();
+        }
+        Pushed::record(c, start)
+    })
+}
+
+/// A frame's future with where it records itself, polled as the body of a root frame's task.
 struct FrameBody<'a, F> {
     fut: Pin<&'a mut F>,
     site: &'static FnSite,
     pushed: &'a mut Pushed,
-}
-
-impl<F: Future> FrameBody<'_, F> {
-    #[inline]
-    fn poll_frame(mut self, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let start = mark();
-        let out = self.fut.as_mut().poll(cx);
-        if out.is_pending() {
-            *self.pushed = self.pending(start);
-        } else {
-            *self.pushed = Pushed::NONE;
-            completed(start);
-        }
-        out
-    }
-
-    #[cold]
-    fn pending(&self, start: usize) -> Pushed {
-        let id = self.site.id();
-        let me = self.site as *const FnSite as usize;
-        CURRENT.with_borrow_mut(|c| {
-            if c.task == 0 {
-                return Pushed::NONE;
-            }
-            // The `.await` this frame is parked on already names the frame: one line, not two.
-            if !(c.last_await == (me, c.buf.len()) && c.buf.len() > start) {
-                let descendants = c.buf.len().saturating_sub(start);
-                c.buf.push(entry(id, descendants));
-                c.sync();
-            }
-            Pushed::record(c, start)
-        })
-    }
 }
 
 impl<F: Future> Future for FrameBody<'_, F> {
@@ -186,12 +208,7 @@ impl<F: Future> Future for FrameBody<'_, F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.get_mut();
-        let body = FrameBody {
-            fut: this.fut.as_mut(),
-            site: this.site,
-            pushed: this.pushed,
-        };
-        body.poll_frame(cx)
+        poll_frame(this.fut.as_mut(), this.site, this.pushed, cx)
     }
 }
 
@@ -244,10 +261,10 @@ impl<F: Future> Future for AwaitPoint<F> {
 fn await_pending(site: &'static AwaitSite, start: usize) -> Pushed {
     let id = site.id();
     let func = site.func() as *const FnSite as usize;
+    if crate::stack::current_task().is_none() {
+        return Pushed::NONE;
+    }
     CURRENT.with_borrow_mut(|c| {
-        if c.task == 0 {
-            return Pushed::NONE;
-        }
         let descendants = c.buf.len().saturating_sub(start);
         c.buf.push(entry(id, descendants));
         c.last_await = (func, c.buf.len());

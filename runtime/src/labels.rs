@@ -9,7 +9,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use crate::stack::{CURRENT, Current};
+use crate::stack::{CURRENT, Current, FAST};
 
 /// An immutable, shared, key-sorted set of labels.
 pub(crate) type LabelSet = Arc<Labels>;
@@ -184,19 +184,25 @@ impl LabelScope {
                         c.ctx.labels.as_deref(),
                         self.extra.iter().map(|(k, v)| (&**k, &**v)),
                     ));
-                    if c.task != 0 && self.restore.is_none() {
+                    if crate::stack::current_task().is_some() && self.restore.is_none() {
                         self.restore = Restore::set(c, m.clone());
                     }
                     m
                 }
             };
-            c.ctx.labels.replace(merged)
+            let prev = c.ctx.labels.replace(merged);
+            c.sync();
+            prev
         })
     }
 
     /// Puts the previous labels back; on completion also restores the task's labels.
     pub(crate) fn exit(&mut self, prev: Option<LabelSet>, done: bool) {
-        self.merged = CURRENT.with_borrow_mut(|c| std::mem::replace(&mut c.ctx.labels, prev));
+        self.merged = CURRENT.with_borrow_mut(|c| {
+            let merged = std::mem::replace(&mut c.ctx.labels, prev);
+            c.sync();
+            merged
+        });
         if done {
             self.restore = None;
         }
@@ -212,17 +218,18 @@ struct Restore {
 impl Restore {
     /// Shows `labels` on the current task of `c`.
     fn set(c: &mut Current, labels: LabelSet) -> Option<Self> {
-        let task = c.task;
-        let prev = if !c.registered {
+        let (task, registered) = FAST.with(|f| (f.task.get(), f.registered.get()));
+        let prev = if !registered {
             // Not registered yet: its entry will start with these labels (see `task.rs`).
-            c.display
+            let prev = c
+                .display
                 .replace(Some(labels))
-                .unwrap_or_else(|| c.ctx.labels.clone())
+                .unwrap_or_else(|| c.ctx.labels.clone());
+            c.sync();
+            prev
         } else {
-            {
-                let header = crate::registry::tasks().get(&task)?.value().clone();
-                header.set_labels(Some(labels))
-            }
+            let header = crate::registry::tasks().get(&task)?.value().clone();
+            header.set_labels(Some(labels))
         };
         Some(Self { task, prev })
     }
@@ -236,8 +243,10 @@ impl Drop for Restore {
                 let Ok(mut c) = c.try_borrow_mut() else {
                     return Some(prev);
                 };
-                if c.task == self.task && !c.registered {
+                let (task, registered) = FAST.with(|f| (f.task.get(), f.registered.get()));
+                if task == self.task && !registered {
                     c.display = Some(prev);
+                    c.sync();
                     None
                 } else {
                     Some(prev)

@@ -266,8 +266,11 @@ impl<F: Future> Future for InScope<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let prev =
-            CURRENT.with_borrow_mut(|c| std::mem::replace(&mut c.ctx.scope, this.scope.take()));
+        let prev = CURRENT.with_borrow_mut(|c| {
+            let prev = std::mem::replace(&mut c.ctx.scope, this.scope.take());
+            c.sync();
+            prev
+        });
         // Put the scope back even if the future panics.
         struct Restore<'a> {
             slot: &'a mut Option<Arc<Scope>>,
@@ -276,7 +279,11 @@ impl<F: Future> Future for InScope<F> {
         impl Drop for Restore<'_> {
             fn drop(&mut self) {
                 let prev = self.prev.take().flatten();
-                *self.slot = CURRENT.with_borrow_mut(|c| std::mem::replace(&mut c.ctx.scope, prev));
+                *self.slot = CURRENT.with_borrow_mut(|c| {
+                    let scope = std::mem::replace(&mut c.ctx.scope, prev);
+                    c.sync();
+                    scope
+                });
             }
         }
         let _restore = Restore {

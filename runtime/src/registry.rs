@@ -1,12 +1,13 @@
 //! The global registry of live tracked tasks.
 //!
 //! A task's [`Header`] is inserted when the task first suspends (see `task.rs`) and removed when
-//! its future is dropped, so the map holds the live tasks that ever waited. Counters are sharded by thread: spawns and completions of
-//! one task often happen on different workers, and a single shared atomic would bounce between cores.
+//! its future is dropped, so the map holds the live tasks that ever waited. Counters are per
+//! thread: spawns and completions of one task often happen on different workers, and a shared
+//! atomic would bounce between cores.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, LazyLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use dashmap::DashMap;
 use rustc_hash::FxBuildHasher;
@@ -29,19 +30,31 @@ pub(crate) fn remove(id: u64) {
     TASKS.remove(&id);
 }
 
-/// Counts a tracked task created (registered or not).
+/// Counts a tracked task created (registered or not) and gives it an id.
 #[inline]
-pub(crate) fn spawned() {
-    SPAWNED.add(1);
+pub(crate) fn spawned() -> u64 {
+    LOCAL
+        .try_with(|l| {
+            bump(&l.counts.spawned);
+            l.next_id()
+        })
+        .unwrap_or_else(|_| {
+            // The thread's locals are gone (a task spawned during thread exit).
+            RETIRED_SPAWNED.fetch_add(1, Ordering::Relaxed);
+            NEXT_BLOCK.fetch_add(1, Ordering::Relaxed)
+        })
 }
 
 /// Counts a tracked task ended.
 #[inline]
 pub(crate) fn completed() {
-    COMPLETED.add(1);
+    if LOCAL.try_with(|l| bump(&l.counts.completed)).is_err() {
+        // The thread's locals are gone (a task dropped during thread exit).
+        RETIRED_COMPLETED.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
-/// Number of tracked tasks alive right now, in O(1).
+/// Number of tracked tasks alive right now, without touching the tasks.
 ///
 /// A task counts from the moment it is spawned (or, for a `#[track]` future polled outside any
 /// tracked task, from its first poll) until its future is dropped: on completion, panic, abort,
@@ -60,10 +73,9 @@ pub(crate) fn completed() {
 /// # }
 /// ```
 pub fn live_count() -> usize {
-    let spawned = SPAWNED.sum();
-    let completed = COMPLETED.sum();
-    // The two sums are read one after the other; a completion counted between them must not
-    // make the count wrap.
+    let (spawned, completed) = totals();
+    // Counts of different threads are read one after the other; a completion counted before its
+    // spawn was read must not make the count wrap.
     spawned.saturating_sub(completed) as usize
 }
 
@@ -72,67 +84,93 @@ pub(crate) fn unlisted() -> bool {
     live_count() > TASKS.len()
 }
 
-/// `(spawned, completed)`: tracked tasks registered and ended since the process started, for the
-/// debug server's counters.
-#[cfg_attr(not(feature = "server"), allow(dead_code))]
+/// `(spawned, completed)`: tracked tasks created and ended since the process started.
 pub(crate) fn totals() -> (u64, u64) {
-    (SPAWNED.sum(), COMPLETED.sum())
+    let threads = THREADS.lock().unwrap_or_else(|p| p.into_inner());
+    let mut spawned = RETIRED_SPAWNED.load(Ordering::Relaxed);
+    let mut completed = RETIRED_COMPLETED.load(Ordering::Relaxed);
+    for c in threads.iter() {
+        spawned += c.spawned.load(Ordering::Relaxed);
+        completed += c.completed.load(Ordering::Relaxed);
+    }
+    (spawned, completed)
 }
 
-const SHARDS: usize = 16;
-
-#[repr(align(128))]
-struct Padded(AtomicU64);
-
-struct ShardedCounter([Padded; SHARDS]);
-
-impl ShardedCounter {
-    const fn new() -> Self {
-        Self([const { Padded(AtomicU64::new(0)) }; SHARDS])
-    }
-
-    fn add(&self, n: u64) {
-        self.0[shard()].0.fetch_add(n, Ordering::Relaxed);
-    }
-
-    fn sum(&self) -> u64 {
-        self.0.iter().map(|p| p.0.load(Ordering::Relaxed)).sum()
-    }
+/// One thread's counters. Only that thread writes them, with a plain load and store (no locked
+/// read-modify-write on the spawn path); others only read them.
+#[derive(Default)]
+struct Counts {
+    spawned: AtomicU64,
+    completed: AtomicU64,
 }
 
-static SPAWNED: ShardedCounter = ShardedCounter::new();
-static COMPLETED: ShardedCounter = ShardedCounter::new();
+#[inline]
+fn bump(c: &AtomicU64) {
+    c.store(c.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+}
 
-fn shard() -> usize {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    thread_local! {
-        static SHARD: Cell<usize> = const { Cell::new(usize::MAX) };
-    }
-    SHARD.with(|s| {
-        let v = s.get();
-        if v != usize::MAX {
-            return v;
+/// Counters of the live threads; a thread's counts move to the `RETIRED_*` totals when it exits.
+static THREADS: Mutex<Vec<Arc<Counts>>> = Mutex::new(Vec::new());
+static RETIRED_SPAWNED: AtomicU64 = AtomicU64::new(0);
+static RETIRED_COMPLETED: AtomicU64 = AtomicU64::new(0);
+
+/// The thread's counters and its block of task ids.
+struct Local {
+    counts: Arc<Counts>,
+    next_id: Cell<u64>,
+    end_id: Cell<u64>,
+}
+
+impl Local {
+    fn new() -> Self {
+        let counts = Arc::new(Counts::default());
+        THREADS
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(counts.clone());
+        Local {
+            counts,
+            next_id: Cell::new(0),
+            end_id: Cell::new(0),
         }
-        let v = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
-        s.set(v);
-        v
-    })
+    }
 }
 
-/// Allocates task ids in per-thread blocks so spawning does not contend on one global counter.
-pub(crate) fn next_id() -> u64 {
-    const BLOCK: u64 = 256;
-    static NEXT_BLOCK: AtomicU64 = AtomicU64::new(1);
-    thread_local! {
-        static IDS: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+impl Drop for Local {
+    fn drop(&mut self) {
+        // Under the lock, so a concurrent `totals` sees the counts in exactly one place.
+        let mut threads = THREADS.lock().unwrap_or_else(|p| p.into_inner());
+        threads.retain(|c| !Arc::ptr_eq(c, &self.counts));
+        RETIRED_SPAWNED.fetch_add(
+            self.counts.spawned.load(Ordering::Relaxed),
+            Ordering::Relaxed,
+        );
+        RETIRED_COMPLETED.fetch_add(
+            self.counts.completed.load(Ordering::Relaxed),
+            Ordering::Relaxed,
+        );
     }
-    IDS.with(|ids| {
-        let (mut next, mut end) = ids.get();
+}
+
+thread_local! {
+    static LOCAL: Local = Local::new();
+}
+
+/// Start of the next block of task ids.
+static NEXT_BLOCK: AtomicU64 = AtomicU64::new(1);
+
+impl Local {
+    /// Takes ids from per-thread blocks so spawning does not contend on one global counter.
+    #[inline]
+    fn next_id(&self) -> u64 {
+        const BLOCK: u64 = 256;
+        let (mut next, mut end) = (self.next_id.get(), self.end_id.get());
         if next == end {
             next = NEXT_BLOCK.fetch_add(BLOCK, Ordering::Relaxed);
             end = next + BLOCK;
+            self.end_id.set(end);
         }
-        ids.set((next + 1, end));
+        self.next_id.set(next + 1);
         next
-    })
+    }
 }

@@ -45,10 +45,10 @@ pub(crate) fn entry_descendants(e: Entry) -> usize {
 
 /// Pushes an HTTP call's entry (a leaf) if a tracked task is being polled.
 pub(crate) fn push_http(call: u64) -> Pushed {
+    if current_task().is_none() {
+        return Pushed::NONE;
+    }
     CURRENT.with_borrow_mut(|c| {
-        if c.task == 0 {
-            return Pushed::NONE;
-        }
         let start = c.buf.len();
         c.buf.push(http_entry(call));
         c.sync();
@@ -56,27 +56,19 @@ pub(crate) fn push_http(call: u64) -> Pushed {
     })
 }
 
-/// Thread-local state of the task being polled on this thread.
+/// Thread-local state of the task being polled on this thread that needs a `RefCell`; the
+/// scalars every poll and frame touch are in [`Fast`].
 pub(crate) struct Current {
-    /// Id of the tracked task being polled, 0 when none.
-    pub(crate) task: u64,
-    /// Whether that task has its registry entry yet (see `task.rs`).
-    pub(crate) registered: bool,
+    /// What tasks spawned right now inherit; moved in and out around each poll (no refcounting).
+    pub(crate) ctx: Inherit,
     /// Labels a labelled frame gave the current task before it was registered: the entry
     /// starts with them (`Some(None)`: no labels).
     pub(crate) display: Option<Option<crate::labels::LabelSet>>,
-    /// What tasks spawned right now inherit; moved in and out around each poll (no refcounting).
-    pub(crate) ctx: Inherit,
     /// Pending path of the current poll, innermost first.
     pub(crate) buf: Vec<Entry>,
     /// (frame site address, buffer length) of the last recorded `.await` that went pending,
     /// so its frame can tell that the await entry already names it.
     pub(crate) last_await: (usize, usize),
-    /// Counts task polls on this thread, so a frame dropped later can tell whether its entries
-    /// are from the poll under way.
-    pub(crate) epoch: u32,
-    /// Counts removals from `buf`, so a stale range is only drained while it is still in place.
-    pub(crate) mods: u32,
 }
 
 /// The context a task passes on to the tasks it spawns: labels and leak-check scope.
@@ -91,40 +83,60 @@ impl Inherit {
         labels: None,
         scope: None,
     };
+
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.labels.is_none() && self.scope.is_none()
+    }
 }
 
 thread_local! {
     pub(crate) static CURRENT: RefCell<Current> = const {
         RefCell::new(Current {
-            task: 0,
-            registered: false,
-            display: None,
             ctx: Inherit::NONE,
+            display: None,
             buf: Vec::new(),
             last_await: (0, 0),
-            epoch: 0,
-            mods: 0,
         })
     };
 }
 
-/// Copies of `Current::task` and `buf.len()` in a thread-local without a destructor or a
-/// `RefCell`: the paths every frame takes (first poll, completion) read only these.
-struct Fast {
-    task: Cell<u64>,
-    len: Cell<usize>,
+/// The scalars of the thread's current task, in a thread-local without a destructor or a
+/// `RefCell`: a poll of a task with no labels and a frame that does not suspend touch only these.
+pub(crate) struct Fast {
+    /// Id of the tracked task being polled, 0 when none.
+    pub(crate) task: Cell<u64>,
+    /// Whether that task has its registry entry yet (see `task.rs`).
+    pub(crate) registered: Cell<bool>,
+    /// Bumped when a task poll starts and whenever entries are removed from `Current::buf`: a
+    /// frame dropped later can tell whether the range it pushed is still in place.
+    pub(crate) generation: Cell<u32>,
+    /// `Current::buf.len()`.
+    pub(crate) len: Cell<usize>,
+    /// Whether `Current` has a context or display labels: only then must a poll swap them.
+    pub(crate) rich: Cell<bool>,
 }
 
 thread_local! {
-    static FAST: Fast = const { Fast { task: Cell::new(0), len: Cell::new(0) } };
+    pub(crate) static FAST: Fast = const {
+        Fast {
+            task: Cell::new(0),
+            registered: Cell::new(false),
+            generation: Cell::new(0),
+            len: Cell::new(0),
+            rich: Cell::new(false),
+        }
+    };
 }
 
 impl Current {
-    /// Publishes `task` and the buffer length to [`FAST`]; called after every change.
+    /// Mirrors the buffer length and whether a context is set into [`FAST`]; called after
+    /// every change of `buf`, `ctx` or `display`.
     pub(crate) fn sync(&self) {
+        let rich = !self.ctx.is_empty() || self.display.is_some();
         FAST.with(|f| {
-            f.task.set(self.task);
             f.len.set(self.buf.len());
+            f.rich.set(rich);
         });
     }
 }
@@ -144,31 +156,33 @@ pub(crate) fn mark() -> usize {
 
 /// Entries a frame or await point pushed in the current poll, remembered so they can be taken
 /// back if it completes or is dropped before the poll ends: a `select!` branch that lost, or a
-/// future cancelled by `timeout`, must not stay on the stack its task publishes.
+/// future cancelled by `timeout`, must not stay on the stack its task publishes. Eight bytes:
+/// every frame carries one.
 #[derive(Clone, Copy)]
 pub(crate) struct Pushed {
-    epoch: u32,
-    mods: u32,
-    start: u32,
-    end: u32,
+    generation: u32,
+    start: u16,
+    end: u16,
 }
 
 impl Pushed {
     /// Nothing pushed (`end == 0` never names a real range).
     pub(crate) const NONE: Pushed = Pushed {
-        epoch: 0,
-        mods: 0,
+        generation: 0,
         start: 0,
         end: 0,
     };
 
-    /// Records the range `start..` up to the current end of the buffer.
+    /// Records the range `start..` up to the current end of the buffer (nothing for a stack
+    /// deeper than 65535 entries: its entries then stay until the poll ends).
     pub(crate) fn record(c: &Current, start: usize) -> Self {
-        Pushed {
-            epoch: c.epoch,
-            mods: c.mods,
-            start: start as u32,
-            end: c.buf.len() as u32,
+        match (u16::try_from(start), u16::try_from(c.buf.len())) {
+            (Ok(start), Ok(end)) => Pushed {
+                generation: FAST.with(|f| f.generation.get()),
+                start,
+                end,
+            },
+            _ => Pushed::NONE,
         }
     }
 
@@ -182,16 +196,19 @@ impl Pushed {
 
     #[cold]
     fn retract_slow(self) {
+        let (task, generation) = FAST.with(|f| (f.task.get(), f.generation.get()));
+        if task == 0 || generation != self.generation {
+            return;
+        }
         // `try_with`: frames may be dropped while the thread's locals are being destroyed.
         let _ = CURRENT.try_with(|c| {
             let Ok(mut c) = c.try_borrow_mut() else {
                 return;
             };
-            let (start, end) = (self.start as usize, self.end as usize);
-            if c.task != 0 && c.epoch == self.epoch && c.mods == self.mods && c.buf.len() >= end {
+            let (start, end) = (usize::from(self.start), usize::from(self.end));
+            if c.buf.len() >= end {
                 c.buf.drain(start..end);
-                c.mods = c.mods.wrapping_add(1);
-                c.sync();
+                c.removed();
             }
         });
     }
@@ -201,11 +218,23 @@ impl Pushed {
 #[inline]
 pub(crate) fn completed(start: usize) {
     if mark() > start {
-        CURRENT.with_borrow_mut(|c| {
-            c.buf.truncate(start);
-            c.mods = c.mods.wrapping_add(1);
-            c.sync();
-        });
+        truncate(start);
+    }
+}
+
+#[cold]
+fn truncate(start: usize) {
+    CURRENT.with_borrow_mut(|c| {
+        c.buf.truncate(start);
+        c.removed();
+    });
+}
+
+impl Current {
+    /// After entries were removed from `buf`: ranges recorded before are stale.
+    pub(crate) fn removed(&self) {
+        FAST.with(|f| f.generation.set(f.generation.get().wrapping_add(1)));
+        self.sync();
     }
 }
 
@@ -230,6 +259,12 @@ impl StackCell {
         }
     }
 
+    /// True when nothing is published.
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len.load(Ordering::Relaxed) == 0
+    }
+
     /// True when `entries` equals what is published (only the writer calls this).
     fn same(&self, entries: &[Entry]) -> bool {
         let len = self.len.load(Ordering::Relaxed) as usize;
@@ -243,7 +278,16 @@ impl StackCell {
 
     /// Publishes `entries`. Only the task's poller writes, and tokio polls a task on one thread
     /// at a time, so writers never race each other.
+    #[inline]
     pub(crate) fn publish(&self, entries: &[Entry]) {
+        // Most polls publish what the previous one did (often nothing).
+        if entries.is_empty() && self.len.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        self.publish_slow(entries);
+    }
+
+    fn publish_slow(&self, entries: &[Entry]) {
         if self.same(entries) {
             return;
         }

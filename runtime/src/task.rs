@@ -12,7 +12,7 @@ use std::future::Future;
 use std::panic::Location;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Instant;
 
@@ -21,7 +21,7 @@ use tokio::task::JoinHandle;
 use crate::labels::LabelSet;
 use crate::leak::Scope;
 use crate::registry;
-use crate::stack::{CURRENT, Inherit, StackCell};
+use crate::stack::{CURRENT, FAST, Inherit, StackCell};
 
 pub(crate) const IDLE: u8 = 0;
 pub(crate) const RUNNING: u8 = 1;
@@ -53,8 +53,8 @@ pub(crate) struct Header {
     pub(crate) polls: AtomicU64,
     pub(crate) state: AtomicU8,
     pub(crate) stack: StackCell,
-    /// The waker the task's future sees (none for a blocking task); see [`WakeTracker`].
-    waker: Option<Arc<WakeTracker>>,
+    /// The tracking waker of a task watched by a leak check; see [`WakeTracker`].
+    waker: Option<TaskWaker>,
 }
 
 impl Header {
@@ -69,14 +69,14 @@ impl Header {
     /// waker it was polled with has been dropped and it was not woken, so nothing can ever
     /// poll it again (the analog of Go's `goroutineleak` profile).
     pub(crate) fn lost_waker(&self) -> bool {
-        // Three references are ours: this header's, and the task's `Arc` and cached `Waker`.
-        // Any other is a clone held by whatever the task waits on. A task never polled yet has
-        // lent its waker to nothing.
+        // Two references are ours: the `Arc` and the `Waker` made from it, lent to the future
+        // at every poll. Any other is a clone held by whatever the task waits on. A task never
+        // polled yet has lent its waker to nothing.
         self.waker.as_ref().is_some_and(|w| {
             self.state.load(Ordering::Relaxed) == IDLE
                 && self.polls.load(Ordering::Relaxed) > 0
-                && Arc::strong_count(w) == 3
-                && !w.woken.load(Ordering::Acquire)
+                && Arc::strong_count(&w.tracker) == 2
+                && !w.tracker.woken.load(Ordering::Acquire)
         })
     }
 
@@ -127,8 +127,6 @@ pub(crate) struct TaskCore {
     site: Option<&'static Location<'static>>,
     /// Labels and leak-check scope, moved into the thread-local context around each poll.
     ctx: Inherit,
-    /// The tracking waker, from the first poll on.
-    wake: Option<TaskWaker>,
     header: Option<Arc<Header>>,
 }
 
@@ -149,14 +147,12 @@ impl TaskCore {
         if let Some(scope) = &ctx.scope {
             scope.enter();
         }
-        registry::spawned();
         Self {
-            id: registry::next_id(),
+            id: registry::spawned(),
             parent,
             generation: GENERATION.load(Ordering::Relaxed),
             site,
             ctx,
-            wake: None,
             header: None,
         }
     }
@@ -174,7 +170,6 @@ impl TaskCore {
         generation: 0,
         site: None,
         ctx: Inherit::NONE,
-        wake: None,
         header: None,
     };
 
@@ -186,8 +181,8 @@ impl TaskCore {
 
     /// Creates and inserts the registry entry before the first poll.
     fn register(&mut self, name: Name, labels: Option<LabelSet>, blocking: bool) {
-        let waker =
-            (!blocking).then(|| self.wake.get_or_insert_with(TaskWaker::new).tracker.clone());
+        // Before the first poll: the executor's waker comes with it (see `refresh`).
+        let waker = (!blocking).then(|| TaskWaker::new(Waker::noop()));
         let entry = Entry {
             id: self.id,
             parent: self.parent,
@@ -206,22 +201,28 @@ impl Drop for TaskCore {
         if self.id == 0 {
             return;
         }
-        if let Some(header) = self.header.take() {
+        if let Some(mut header) = self.header.take() {
             registry::remove(header.id);
+            // Takes the tracker back from the entry, so that it can be reused.
+            if let Some(wake) = Arc::get_mut(&mut header).and_then(|h| h.waker.take()) {
+                wake.recycle();
+            }
         }
         registry::completed();
         if let Some(scope) = &self.ctx.scope {
             scope.exit();
         }
-        if let Some(wake) = self.wake.take() {
-            wake.recycle();
-        }
     }
 }
 
 /// The parent id and context a task spawned right now inherits.
+#[inline]
 pub(crate) fn inherited() -> (u64, Inherit) {
-    CURRENT.with_borrow(|c| (c.task, c.ctx.clone()))
+    let (task, rich) = FAST.with(|f| (f.task.get(), f.rich.get()));
+    if !rich {
+        return (task, Inherit::NONE);
+    }
+    (task, CURRENT.with_borrow(|c| c.ctx.clone()))
 }
 
 pin_project_lite::pin_project! {
@@ -294,8 +295,15 @@ pub(crate) fn poll_task<F: Future>(
     if core.id == 0 {
         return fut.poll(cx);
     }
-    let wake = core.wake.get_or_insert_with(TaskWaker::new);
-    wake.tracker.refresh(cx.waker());
+    // Only a task watched by a leak check lends its future the tracking waker (see
+    // `WakeTracker`); the others cost nothing on wake-ups.
+    let waker = match core.header.as_ref().and_then(|h| h.waker.as_ref()) {
+        Some(w) => {
+            w.tracker.refresh(cx.waker());
+            &w.waker
+        }
+        None => cx.waker(),
+    };
     let guard = TaskGuard::enter(core.id, &mut core.ctx, core.header.is_some());
     if let Some(h) = &core.header {
         // Only this poller writes these, so a load and a store are enough (no read-modify-write).
@@ -303,35 +311,53 @@ pub(crate) fn poll_task<F: Future>(
             .store(h.polls.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
         h.state.store(RUNNING, Ordering::Relaxed);
     }
-    let out = fut.poll(&mut Context::from_waker(&wake.waker));
+    let out = fut.poll(&mut Context::from_waker(waker));
     if out.is_pending() {
-        CURRENT.with_borrow_mut(|c| {
-            let header = match &mut core.header {
-                Some(h) => h,
-                slot @ None => {
-                    let entry = Entry {
-                        id: core.id,
-                        parent: core.parent,
-                        generation: core.generation,
-                        site: core.site,
-                        scope: c.ctx.scope.clone(),
-                        blocking: false,
-                        polls: 1,
-                    };
-                    let labels = c.display.take().unwrap_or_else(|| c.ctx.labels.clone());
-                    slot.insert(entry.register(name(), labels, Some(wake.tracker.clone())))
-                }
-            };
-            header
-                .stack
-                .publish(c.buf.get(guard.start..).unwrap_or(&[]));
-        });
+        match &core.header {
+            // Nothing pushed and nothing published: the common poll of a task that waits
+            // outside `#[track]` code.
+            Some(h) if crate::stack::mark() == guard.start && h.stack.is_empty() => {}
+            Some(h) => publish(h, guard.start),
+            None => {
+                let entry = Entry {
+                    id: core.id,
+                    parent: core.parent,
+                    generation: core.generation,
+                    site: core.site,
+                    scope: None,
+                    blocking: false,
+                    polls: 1,
+                };
+                core.header = Some(register_pending(entry, name, guard.start));
+            }
+        }
     }
     if let Some(h) = &core.header {
         h.state.store(IDLE, Ordering::Relaxed);
     }
     drop(guard);
     out
+}
+
+/// Publishes the entries pushed since `start` as the task's stack.
+#[inline(never)]
+fn publish(header: &Header, start: usize) {
+    CURRENT.with_borrow(|c| header.stack.publish(c.buf.get(start..).unwrap_or(&[])));
+}
+
+/// Registers a task at the end of its first poll, which returned `Pending`, and publishes
+/// where it waits. The thread's context is the task's until the poll's guard drops.
+#[cold]
+#[inline(never)]
+fn register_pending(mut entry: Entry, name: impl FnOnce() -> Name, start: usize) -> Arc<Header> {
+    CURRENT.with_borrow_mut(|c| {
+        entry.scope = c.ctx.scope.clone();
+        let labels = c.display.take().unwrap_or_else(|| c.ctx.labels.clone());
+        c.sync();
+        let header = entry.register(name(), labels, None);
+        header.stack.publish(c.buf.get(start..).unwrap_or(&[]));
+        header
+    })
 }
 
 /// What a registry entry is made from.
@@ -352,7 +378,7 @@ impl Entry {
         self,
         name: Name,
         labels: Option<LabelSet>,
-        waker: Option<Arc<WakeTracker>>,
+        waker: Option<TaskWaker>,
     ) -> Arc<Header> {
         let header = Arc::new(Header {
             id: self.id,
@@ -375,48 +401,81 @@ impl Entry {
 }
 
 /// Makes a task the thread's current one for the duration of a poll, and restores the previous
-/// context afterwards, also when the poll panics.
+/// one afterwards, also when the poll panics. A task without labels or leak-check scope, polled
+/// where none is set, only touches [`FAST`].
 struct TaskGuard<'a> {
     prev_task: u64,
-    prev_registered: bool,
-    prev_ctx: Inherit,
-    prev_display: Option<Option<LabelSet>>,
-    ctx: &'a mut Inherit,
     start: usize,
+    /// The task's context, swapped with the thread's while it is polled (then holding the
+    /// thread's): only when either is set.
+    ctx: Option<&'a mut Inherit>,
+    prev_registered: bool,
 }
 
 impl<'a> TaskGuard<'a> {
     #[inline]
     fn enter(task: u64, ctx: &'a mut Inherit, registered: bool) -> Self {
-        CURRENT.with_borrow_mut(|c| {
-            let prev_task = std::mem::replace(&mut c.task, task);
-            let prev_registered = std::mem::replace(&mut c.registered, registered);
-            c.epoch = c.epoch.wrapping_add(1);
-            let prev_ctx = std::mem::replace(&mut c.ctx, std::mem::take(ctx));
-            let prev_display = c.display.take();
-            c.sync();
-            Self {
-                prev_task,
-                prev_registered,
-                prev_ctx,
-                prev_display,
-                ctx,
-                start: c.buf.len(),
-            }
-        })
+        let (prev_task, prev_registered, start, rich) = FAST.with(|f| {
+            f.generation.set(f.generation.get().wrapping_add(1));
+            (
+                f.task.replace(task),
+                f.registered.replace(registered),
+                f.len.get(),
+                f.rich.get(),
+            )
+        });
+        let ctx = if rich || !ctx.is_empty() {
+            swap_ctx(ctx);
+            Some(ctx)
+        } else {
+            None
+        };
+        TaskGuard {
+            prev_task,
+            start,
+            ctx,
+            prev_registered,
+        }
     }
+}
+
+/// Swaps the thread's context with a task's (display labels belong to the thread's side: they
+/// are only set while an unregistered task is polled, and consumed or dropped by its poll).
+#[cold]
+fn swap_ctx(ctx: &mut Inherit) {
+    CURRENT.with_borrow_mut(|c| {
+        std::mem::swap(&mut c.ctx, ctx);
+        c.sync();
+    });
 }
 
 impl Drop for TaskGuard<'_> {
     #[inline]
     fn drop(&mut self) {
+        let (len, rich) = FAST.with(|f| {
+            f.task.set(self.prev_task);
+            f.registered.set(self.prev_registered);
+            (f.len.get(), f.rich.get())
+        });
+        if rich || len > self.start || self.ctx.is_some() {
+            self.leave_slow();
+        }
+    }
+}
+
+impl TaskGuard<'_> {
+    #[cold]
+    fn leave_slow(&mut self) {
         CURRENT.with_borrow_mut(|c| {
-            c.task = self.prev_task;
-            c.registered = self.prev_registered;
-            c.display = self.prev_display.take();
-            *self.ctx = std::mem::replace(&mut c.ctx, std::mem::take(&mut self.prev_ctx));
+            c.display = None;
+            match self.ctx.as_deref_mut() {
+                Some(ctx) => std::mem::swap(&mut c.ctx, ctx),
+                // The poll left a context behind (scopes it entered should have exited): it is
+                // the task's, but the task keeps no context, so it is dropped.
+                None => c.ctx = Inherit::NONE,
+            }
             c.buf.truncate(self.start);
-            c.sync();
+            c.removed();
         });
     }
 }
@@ -516,15 +575,19 @@ where
     }
 }
 
-/// The waker a tracked task's future is polled with: it forwards wakes to the executor's waker
-/// and lets [`Header::lost_waker`] count how many clones of it are still held. One per task,
-/// taken from a per-thread pool at the first poll and returned when the task ends.
+/// The waker a task watched by a leak check is polled with: it forwards wakes to the executor's
+/// waker and lets [`Header::lost_waker`] count how many clones of it are still held, so that a
+/// check can report a task nothing can ever wake at once instead of waiting out its grace.
+/// Other tasks are polled with the executor's own waker: forwarding costs every wake-up two
+/// more atomic read-modify-writes, over budget for an always-on profiler. One per watched task,
+/// taken from a per-thread pool and returned when the task ends.
 #[derive(Default)]
 pub(crate) struct WakeTracker {
-    /// The executor's waker: set once; tokio gives a task the same waker at every poll.
-    executor: OnceLock<Waker>,
-    /// For executors that change a task's waker between polls: the latest one, used once
-    /// `changed` is set.
+    /// The executor's waker at the first poll, written only while the tracker is not shared yet
+    /// (tokio gives a task the same waker at every poll).
+    executor: Option<Waker>,
+    /// For executors that change a task's waker between polls (and tasks registered before
+    /// their first poll): the latest one, used once `changed` is set.
     latest: Mutex<Option<Waker>>,
     changed: AtomicBool,
     /// Set by a wake, cleared when a poll starts: a woken task is not lost even if it holds no
@@ -538,7 +601,10 @@ impl WakeTracker {
     fn refresh(&self, executor: &Waker) {
         self.woken.store(false, Ordering::Relaxed);
         if !self.changed.load(Ordering::Relaxed)
-            && self.executor.get().is_some_and(|w| w.will_wake(executor))
+            && self
+                .executor
+                .as_ref()
+                .is_some_and(|w| w.will_wake(executor))
         {
             return;
         }
@@ -547,9 +613,6 @@ impl WakeTracker {
 
     #[cold]
     fn refresh_slow(&self, executor: &Waker) {
-        if self.executor.get().is_none() && self.executor.set(executor.clone()).is_ok() {
-            return;
-        }
         let mut latest = self.latest.lock().unwrap_or_else(|p| p.into_inner());
         if !latest.as_ref().is_some_and(|w| w.will_wake(executor)) {
             *latest = Some(executor.clone());
@@ -563,21 +626,22 @@ impl Wake for WakeTracker {
         self.wake_by_ref();
     }
 
+    #[inline]
     fn wake_by_ref(self: &Arc<Self>) {
         self.woken.store(true, Ordering::Release);
-        if self.changed.load(Ordering::Acquire) {
-            // tokio's wake only schedules the task; it never re-enters this waker.
-            if let Some(w) = &*self.latest.lock().unwrap_or_else(|p| p.into_inner()) {
+        if !self.changed.load(Ordering::Acquire) {
+            if let Some(w) = &self.executor {
                 w.wake_by_ref();
             }
-        } else if let Some(w) = self.executor.get() {
+        } else if let Some(w) = &*self.latest.lock().unwrap_or_else(|p| p.into_inner()) {
+            // tokio's wake only schedules the task; it never re-enters this waker.
             w.wake_by_ref();
         }
     }
 }
 
 /// A task's tracking waker and the `Waker` made from it, lent to its future at every poll.
-struct TaskWaker {
+pub(crate) struct TaskWaker {
     tracker: Arc<WakeTracker>,
     waker: Waker,
 }
@@ -588,12 +652,18 @@ thread_local! {
 }
 
 impl TaskWaker {
-    fn new() -> Self {
-        let tracker = POOL
+    /// A tracker forwarding to `executor`.
+    fn new(executor: &Waker) -> Self {
+        let mut tracker = POOL
             .try_with(|p| p.borrow_mut().pop())
             .ok()
             .flatten()
             .unwrap_or_default();
+        if let Some(t) = Arc::get_mut(&mut tracker) {
+            t.executor = Some(executor.clone());
+        } else {
+            tracker.refresh_slow(executor);
+        }
         Self {
             waker: Waker::from(tracker.clone()),
             tracker,
@@ -607,7 +677,7 @@ impl TaskWaker {
         let Some(t) = Arc::get_mut(&mut tracker) else {
             return;
         };
-        t.executor.take();
+        t.executor = None;
         *t.latest.get_mut().unwrap_or_else(|p| p.into_inner()) = None;
         *t.changed.get_mut() = false;
         *t.woken.get_mut() = false;
