@@ -145,6 +145,9 @@ fn framed_body(args: &Args, sig: &Signature, stmts: &[Stmt]) -> TokenStream {
             #name_override,
             &[#(#labels),*],
         );
+        // Before the future is built: a call between building it and moving it into the frame
+        // costs a copy of it.
+        ::taskprof::__private::Framed::<()>::label(&__TASKPROF_FN, #type_name);
         // `async move` captures the arguments (and `self`) under their own names. A fn may
         // return a future (a `JoinHandle`, say): that is the user's intent, not a missing
         // `.await` (clippy's deny-by-default `async_yields_async`).
@@ -154,7 +157,7 @@ fn framed_body(args: &Args, sig: &Signature, stmts: &[Stmt]) -> TokenStream {
             // Fresh braces: re-emitting the user's block would trip `unused_braces`.
             { #(#stmts)* }
         };
-        ::taskprof::__private::Framed::new(&__TASKPROF_FN, #type_name, #fut).await
+        ::taskprof::__private::Framed::new(&__TASKPROF_FN, #fut).await
     }
 }
 

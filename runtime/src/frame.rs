@@ -7,13 +7,13 @@ use std::task::{Context, Poll};
 
 use crate::labels::LabelScope;
 use crate::site::{AwaitSite, FnSite};
-use crate::stack::{CURRENT, Pushed, completed, entry, mark};
+use crate::stack::{CURRENT, FAST, Pushed, completed, entry, mark};
 use crate::task::{Name, TaskCore, poll_task};
 
-/// How a frame relates to the task polling it, decided on its first poll.
+/// How a frame relates to the task polling it.
 enum Mode {
-    Unpolled,
-    /// Polled inside a tracked task, no labels: records itself on that task's stack.
+    /// Polled inside a tracked task, no labels: records itself on that task's stack. Also the
+    /// state of a frame not polled yet, so the common case needs no decision on its first poll.
     Nested(Pushed),
     /// First polled while tracking was switched off: a plain future.
     Off,
@@ -49,23 +49,32 @@ pin_project_lite::pin_project! {
             match mode {
                 Mode::Nested(pushed) => pushed.retract(),
                 Mode::Cold(_) => drop_cold(mode),
-                Mode::Unpolled | Mode::Off => {}
+                Mode::Off => {}
             }
         }
+    }
+}
+
+impl Framed<()> {
+    /// Used by `#[track]` expansions only, before the function's future is built (a call
+    /// between building it and moving it into the frame would cost a copy of it).
+    ///
+    /// The label is computed here, once per site: awaits in async blocks the function spawns
+    /// name it too, even if it never suspends itself. After the first call this is one load.
+    #[inline]
+    pub fn label(site: &'static FnSite, type_name: Option<fn() -> &'static str>) {
+        site.ensure_label(type_name);
     }
 }
 
 impl<F: Future> Framed<F> {
     /// Used by `#[track]` expansions only.
     #[inline]
-    pub fn new(site: &'static FnSite, type_name: Option<fn() -> &'static str>, fut: F) -> Self {
-        // The label is computed here, once per site: awaits in async blocks the function spawns
-        // name it too, even if it never suspends itself. After the first call this is one load.
-        site.label(type_name);
+    pub fn new(site: &'static FnSite, fut: F) -> Self {
         Self {
             fut,
             site,
-            mode: Mode::Unpolled,
+            mode: Mode::Nested(Pushed::NONE),
         }
     }
 }
@@ -76,19 +85,26 @@ impl<F: Future> Future for Framed<F> {
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        if let Mode::Unpolled = this.mode {
+        if let Mode::Nested(pushed) = this.mode {
             // The common case, inline: inside a task, no labels.
-            *this.mode = if crate::stack::current_task().is_some() && this.site.labels().is_empty()
-            {
-                Mode::Nested(Pushed::NONE)
-            } else {
-                first_poll(this.site)
-            };
+            let (task, start) = FAST.with(|f| (f.task.get(), f.len.get()));
+            if task != 0 && this.site.labels().is_empty() {
+                let out = this.fut.poll(cx);
+                if out.is_pending() {
+                    *pushed = frame_pending(this.site, start);
+                } else {
+                    *pushed = Pushed::NONE;
+                    completed(start);
+                }
+                return out;
+            }
+            // Outside any task, or labelled: decided once (a frame first polled in a task
+            // and later outside one, which tokio never does, becomes a task then).
+            *this.mode = first_poll(this.site);
         }
         match this.mode {
-            Mode::Nested(pushed) => poll_frame(this.fut, this.site, pushed, cx),
             Mode::Cold(cold) => poll_cold(this.fut, this.site, cold, cx),
-            Mode::Unpolled | Mode::Off => this.fut.poll(cx),
+            Mode::Nested(_) | Mode::Off => this.fut.poll(cx),
         }
     }
 }

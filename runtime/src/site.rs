@@ -5,7 +5,7 @@
 //! names, files and lines only when a snapshot is taken.
 
 use std::panic::Location;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{OnceLock, RwLock};
 
 /// A `#[track]` function: its name, module, definition site and attribute arguments.
@@ -18,6 +18,8 @@ pub struct FnSite {
     name_override: Option<&'static str>,
     labels: &'static [(&'static str, &'static str)],
     label: OnceLock<Box<str>>,
+    /// Set once `label` is: a relaxed load is all every frame creation pays.
+    labelled: AtomicBool,
 }
 
 /// A recorded `.await` (or a branch of `join!`/`select!`) inside a `#[track]` function.
@@ -49,6 +51,7 @@ impl FnSite {
             name_override,
             labels,
             label: OnceLock::new(),
+            labelled: AtomicBool::new(false),
         }
     }
 
@@ -56,20 +59,20 @@ impl FnSite {
         self.labels
     }
 
-    /// The frame label, computed once: the `name = ".."` override, else `Type::method` with the
+    /// Computes the frame label if that was not done yet, once: the `name = ".."` override, else `Type::method` with the
     /// type's path (generic arguments dropped, so all instances share one label), else
     /// `module::function`.
     #[inline]
-    pub(crate) fn label(&'static self, type_name: TypeName) -> &'static str {
-        match self.label.get() {
-            Some(label) => label,
-            None => self.init_label(type_name),
+    pub(crate) fn ensure_label(&'static self, type_name: TypeName) {
+        if !self.labelled.load(Ordering::Relaxed) {
+            self.init_label(type_name);
         }
     }
 
     #[cold]
+    #[inline(never)]
     fn init_label(&'static self, type_name: TypeName) -> &'static str {
-        self.label.get_or_init(|| {
+        let label = self.label.get_or_init(|| {
             if let Some(name) = self.name_override {
                 return name.into();
             }
@@ -78,7 +81,9 @@ impl FnSite {
                 None => format!("{}::{}", self.module, self.name),
             }
             .into_boxed_str()
-        })
+        });
+        self.labelled.store(true, Ordering::Relaxed);
+        label
     }
 
     /// The label (computed by `Framed::new` before any use of the site).

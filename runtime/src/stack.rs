@@ -245,6 +245,9 @@ const INLINE: usize = 4;
 pub(crate) struct StackCell {
     seq: AtomicU32,
     len: AtomicU32,
+    /// Hash of the published entries, kept by the writer so that republishing the same deep
+    /// stack (every poll of a task parked in the same place) skips the spill's lock.
+    hash: AtomicU64,
     inline: [AtomicU64; INLINE],
     spill: Mutex<Vec<Entry>>,
 }
@@ -254,6 +257,7 @@ impl StackCell {
         Self {
             seq: AtomicU32::new(0),
             len: AtomicU32::new(0),
+            hash: AtomicU64::new(0),
             inline: [const { AtomicU64::new(0) }; INLINE],
             spill: Mutex::new(Vec::new()),
         }
@@ -291,6 +295,16 @@ impl StackCell {
         if self.same(entries) {
             return;
         }
+        let hash = entries.iter().fold(entries.len() as u64, |h, e| {
+            (h.rotate_left(5) ^ e).wrapping_mul(0x517c_c1b7_2722_0a95)
+        });
+        if entries.len() > INLINE
+            && self.len.load(Ordering::Relaxed) as usize == entries.len()
+            && self.hash.load(Ordering::Relaxed) == hash
+        {
+            return;
+        }
+        self.hash.store(hash, Ordering::Relaxed);
         let s = self.seq.load(Ordering::Relaxed);
         let prev_len = self.len.load(Ordering::Relaxed) as usize;
         self.seq.store(s.wrapping_add(1), Ordering::Relaxed);

@@ -53,8 +53,9 @@ pub(crate) struct Header {
     pub(crate) polls: AtomicU64,
     pub(crate) state: AtomicU8,
     pub(crate) stack: StackCell,
-    /// The tracking waker of a task watched by a leak check; see [`WakeTracker`].
-    waker: Option<TaskWaker>,
+    /// The tracking waker of a task watched by a leak check; see [`WakeTracker`]. Boxed:
+    /// every entry carries the field, few use it.
+    waker: Option<Box<TaskWaker>>,
 }
 
 impl Header {
@@ -182,7 +183,7 @@ impl TaskCore {
     /// Creates and inserts the registry entry before the first poll.
     fn register(&mut self, name: Name, labels: Option<LabelSet>, blocking: bool) {
         // Before the first poll: the executor's waker comes with it (see `refresh`).
-        let waker = (!blocking).then(|| TaskWaker::new(Waker::noop()));
+        let waker = (!blocking).then(|| Box::new(TaskWaker::new(Waker::noop())));
         let entry = Entry {
             id: self.id,
             parent: self.parent,
@@ -378,7 +379,7 @@ impl Entry {
         self,
         name: Name,
         labels: Option<LabelSet>,
-        waker: Option<TaskWaker>,
+        waker: Option<Box<TaskWaker>>,
     ) -> Arc<Header> {
         let header = Arc::new(Header {
             id: self.id,

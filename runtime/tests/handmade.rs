@@ -7,11 +7,12 @@ use taskprof::__private::{AwaitSite, FnSite, Framed, await_point};
 static WAIT_FN: FnSite = FnSite::new("wait", module_path!(), Location::caller(), None, &[]);
 
 async fn wait(rx: tokio::sync::oneshot::Receiver<()>) {
+    Framed::<()>::label(&WAIT_FN, None);
     let fut = async move {
         static S: AwaitSite = AwaitSite::new(&WAIT_FN, Location::caller(), "rx");
         let _ = await_point(&S, rx).await;
     };
-    Framed::new(&WAIT_FN, None, fut).await
+    Framed::new(&WAIT_FN, fut).await
 }
 
 static OUTER_FN: FnSite = FnSite::new(
@@ -23,11 +24,12 @@ static OUTER_FN: FnSite = FnSite::new(
 );
 
 async fn outer(rx: tokio::sync::oneshot::Receiver<()>) {
+    Framed::<()>::label(&OUTER_FN, None);
     let fut = async move {
         static S: AwaitSite = AwaitSite::new(&OUTER_FN, Location::caller(), "wait(rx)");
         await_point(&S, wait(rx)).await;
     };
-    Framed::new(&OUTER_FN, None, fut).await
+    Framed::new(&OUTER_FN, fut).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -132,13 +132,11 @@ pub fn run_all(opts: &Opts) -> Children {
             out.scaling.push((n, r));
         }
     }
-    if cfg!(taskprof_set_enabled) {
-        eprintln!("child: TASKPROF=off");
-        out.off_env = spawn(
-            &format!("offenv {} {}", opts.off_env_iters, opts.off_env_rounds),
-            &[("TASKPROF", "off")],
-        );
-    }
+    eprintln!("child: TASKPROF=off");
+    out.off_env = spawn(
+        &format!("offenv {} {}", opts.off_env_iters, opts.off_env_rounds),
+        &[("TASKPROF", "off")],
+    );
     out
 }
 

@@ -5,7 +5,6 @@
 //! cargo bench -p taskprof-bench                 # full run, a few minutes
 //! cargo bench -p taskprof-bench -- --quick      # smoke run, under a minute
 //! cargo bench -p taskprof-bench -- spawn_join   # only matching criterion groups (no children)
-//! cargo bench -p taskprof-bench --features off-switch   # + taskprof::set_enabled(false) rows
 //! ```
 //!
 //! Scenarios 1–3 and 6 are criterion benchmarks (`harness = false`, this `main`); 4 and 5 run in

@@ -316,7 +316,6 @@ fn pair<S: Scenario, T: Tool>(group: &str, rt: &Runtime, cfg: PairedConfig) {
     record_paired(group, T::ID, p);
 }
 
-#[cfg(taskprof_set_enabled)]
 fn pair_switched_off<S: Scenario>(group: &str, rt: &Runtime, cfg: PairedConfig) {
     let p = measure_paired(
         cfg,
@@ -331,11 +330,7 @@ fn pair_switched_off<S: Scenario>(group: &str, rt: &Runtime, cfg: PairedConfig) 
     record_paired(group, TASKPROF_OFF, p);
 }
 
-#[cfg(not(taskprof_set_enabled))]
-fn pair_switched_off<S: Scenario>(_: &str, _: &Runtime, _: PairedConfig) {}
-
-/// taskprof with `set_enabled(false)` (feature `off-switch`, once taskprof has the function).
-#[cfg(taskprof_set_enabled)]
+/// taskprof with `set_enabled(false)`.
 fn switched_off<S: Scenario>(g: &mut Group<'_>, rt: &Runtime) {
     g.bench_function(TASKPROF_OFF, |b| {
         b.iter_custom(|iters| {
@@ -346,9 +341,6 @@ fn switched_off<S: Scenario>(g: &mut Group<'_>, rt: &Runtime) {
         })
     });
 }
-
-#[cfg(not(taskprof_set_enabled))]
-fn switched_off<S: Scenario>(_: &mut Group<'_>, _: &Runtime) {}
 
 /// Scenarios 1, 2 and 3.
 pub fn run(c: &mut Criterion, opts: &Opts) {

@@ -395,16 +395,9 @@ fn parked_rows(t: &mut Table, src: &Sources<'_>) {
 }
 
 fn off_rows(t: &mut Table, src: &Sources<'_>) {
-    let how = if cfg!(taskprof_set_enabled) {
-        ""
-    } else if cfg!(feature = "off-switch") {
-        " — taskprof has no `set_enabled` yet"
-    } else {
-        " — build with `--features off-switch`"
-    };
     let mut row = |label: &str, value: Option<String>, budget: &str, verdict: String| {
         t.row([
-            format!("7. switched off: {label}{how}"),
+            format!("7. switched off: {label}"),
             String::new(),
             String::new(),
             value.unwrap_or_else(|| NA.to_owned()),

@@ -325,7 +325,6 @@ pub fn parked_count() -> u64 {
 }
 
 /// `taskprof::set_enabled` (the only call of it, so the switched-off rows have one seam).
-#[cfg(taskprof_set_enabled)]
 pub fn set_enabled(on: bool) {
     taskprof::set_enabled(on);
 }

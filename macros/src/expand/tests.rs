@@ -65,9 +65,17 @@ fn async_fn_becomes_a_frame() {
         1,
         "{out}"
     );
+    assert_eq!(
+        count(
+            &out,
+            "::taskprof::__private::Framed::<()>::label(&__TASKPROF_FN, \
+             ::core::option::Option::Some(::core::any::type_name::<Self> as fn() -> &'static str));"
+        ),
+        1,
+        "{out}"
+    );
     assert!(out.ends_with(&squash(
-        "::taskprof::__private::Framed::new(&__TASKPROF_FN, ::core::option::Option::Some(\
-         ::core::any::type_name::<Self> as fn() -> &'static str), __taskprof_fut).await }"
+        "::taskprof::__private::Framed::new(&__TASKPROF_FN, __taskprof_fut).await }"
     )));
     // The user's statements sit in fresh braces after the fake return.
     assert_eq!(count(&out, "return __taskprof_r; } { let row ="), 1);
@@ -94,8 +102,12 @@ fn free_fn_has_no_type_name_and_empty_labels() {
     assert_eq!(
         count(
             &out,
-            "Framed::new(&__TASKPROF_FN, ::core::option::Option::None, __taskprof_fut)"
+            "Framed::<()>::label(&__TASKPROF_FN, ::core::option::Option::None);"
         ),
+        1
+    );
+    assert_eq!(
+        count(&out, "Framed::new(&__TASKPROF_FN, __taskprof_fut)"),
         1
     );
 }
