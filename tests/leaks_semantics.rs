@@ -486,6 +486,9 @@ fn never_polled_task_is_reported() {
     let task = &report.snapshot().tasks()[0];
     assert_eq!(report.count(), 1, "{report}");
     assert_eq!(task.polls(), 0, "{report}");
-    assert!(!task.lost_waker(), "never polled is not a lost waker: {report}");
+    assert!(
+        !task.lost_waker(),
+        "never polled is not a lost waker: {report}"
+    );
     assert_eq!(lines(&report).len(), 1);
 }

@@ -399,7 +399,7 @@ fn removed_on_current_thread_runtime_shutdown() {
     let before = taskprof::live_count();
     let (tx, rx) = broadcast::channel::<()>(1);
     let rt = current_thread();
-    let mut ids = spawn_parked(&rt, &rx);
+    let ids = spawn_parked(&rt, &rx);
     // And tasks that are never polled: on a current-thread runtime nothing else runs while
     // `block_on`'s own future is being polled, and it returns before they get a turn. They
     // count in `live_count()` from their spawn, but have no entry yet (a task is listed from

@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 
 use crate::labels::LabelScope;
 use crate::site::{AwaitSite, FnSite};
-use crate::stack::{CURRENT, FAST, Pushed, completed, entry, mark};
+use crate::stack::{FAST, Pushed, completed, entry, mark, push};
 use crate::task::{Name, TaskCore, poll_task};
 
 /// How a frame relates to the task polling it.
@@ -201,15 +201,12 @@ fn frame_pending(site: &'static FnSite, start: usize) -> Pushed {
     }
     let id = site.id();
     let me = site as *const FnSite as usize;
-    CURRENT.with_borrow_mut(|c| {
-        // The `.await` this frame is parked on already names the frame: one line, not two.
-        if !(c.last_await == (me, c.buf.len()) && c.buf.len() > start) {
-            let descendants = c.buf.len().saturating_sub(start);
-            c.buf.push(entry(id, descendants));
-            c.sync();
-        }
-        Pushed::record(c, start)
-    })
+    let (len, last_await) = FAST.with(|f| (f.len.get(), f.last_await.get()));
+    // The `.await` this frame is parked on already names the frame: one line, not two.
+    if !(last_await == (me, len) && len > start) {
+        push(entry(id, len.saturating_sub(start)));
+    }
+    Pushed::record(start)
 }
 
 /// A frame's future with where it records itself, polled as the body of a root frame's task.
@@ -275,16 +272,13 @@ impl<F: Future> Future for AwaitPoint<F> {
 
 #[cold]
 fn await_pending(site: &'static AwaitSite, start: usize) -> Pushed {
-    let id = site.id();
-    let func = site.func() as *const FnSite as usize;
     if crate::stack::current_task().is_none() {
         return Pushed::NONE;
     }
-    CURRENT.with_borrow_mut(|c| {
-        let descendants = c.buf.len().saturating_sub(start);
-        c.buf.push(entry(id, descendants));
-        c.last_await = (func, c.buf.len());
-        c.sync();
-        Pushed::record(c, start)
-    })
+    let id = site.id();
+    let func = site.func() as *const FnSite as usize;
+    let len = mark();
+    push(entry(id, len.saturating_sub(start)));
+    FAST.with(|f| f.last_await.set((func, len + 1)));
+    Pushed::record(start)
 }

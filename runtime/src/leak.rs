@@ -224,7 +224,7 @@ impl LeakCheck {
         let baseline = self.baseline.as_ref().map(|(g, _)| *g);
         let mut snap = snapshot_matching(|h| match scope_id {
             Some(id) => h.scope.as_ref().is_some_and(|s| s.id() == id),
-            None => !baseline.is_some_and(|b| h.generation < b),
+            None => baseline.is_none_or(|b| h.generation >= b),
         });
         snap.retain(|t| !self.ignored(t));
         snap

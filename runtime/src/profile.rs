@@ -1,8 +1,12 @@
 //! The text profiles: grouped (Go's `debug=1`), per task (`debug=2`) and diffs.
 
+use std::collections::HashMap;
 use std::fmt::{self, Display, Formatter, Write};
+use std::ops::Range;
 use std::panic::Location;
 use std::time::Duration;
+
+use rustc_hash::FxBuildHasher;
 
 use crate::snapshot::{Diff, Frame, Key, Snapshot, TaskInfo};
 
@@ -30,9 +34,7 @@ impl Display for Snapshot {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         writeln!(f, "task profile: total {}", self.total())?;
         if f.alternate() {
-            for task in self.tasks() {
-                writeln!(f, "{task}")?;
-            }
+            write_tasks(f, self.tasks())?;
         } else {
             for g in self.groups() {
                 write_group(f, &g.count().to_string(), g.key(), None)?;
@@ -146,6 +148,187 @@ fn write_task(f: &mut impl Write, task: &TaskInfo) -> fmt::Result {
     f.write_char('\n')
 }
 
+/// The per-task profile, each block followed by a blank line: the same text as writing every
+/// task with [`write_task`], built for 100k+ tasks. What tasks share (stacks, spawn sites,
+/// labels) is rendered once and copied; per task only the numbers are formatted, by hand.
+fn write_tasks(f: &mut Formatter<'_>, tasks: &[TaskInfo]) -> fmt::Result {
+    // Written to `f` in chunks: fewer calls through `dyn Write` than one per piece, and no
+    // second copy of the whole text.
+    const CHUNK: usize = 64 * 1024;
+    let mut out = String::with_capacity(CHUNK + 4096);
+    let mut texts = Texts::default();
+    for task in tasks {
+        out.push_str("task ");
+        push_u64(&mut out, task.id());
+        out.push_str(" [");
+        out.push_str(if task.lost_waker() {
+            "lost waker"
+        } else {
+            task.state().as_str()
+        });
+        out.push_str(", ");
+        push_age(&mut out, task.age());
+        out.push_str("]:\n");
+        let stack = task.stack();
+        let r = texts
+            .stacks
+            .get(stack.as_ptr() as usize, &mut texts.arena, |t| {
+                stack.iter().try_for_each(|frame| write_frame(t, frame))
+            })?;
+        out.push_str(&texts.arena[r]);
+        out.push_str("name: ");
+        push_escaped(&mut out, task.name())?;
+        out.push_str(", polls: ");
+        push_u64(&mut out, task.polls());
+        out.push('\n');
+        let labels = task.labels();
+        if !labels.is_empty() {
+            let r = texts
+                .labels
+                .get(labels as *const _ as usize, &mut texts.arena, |t| {
+                    writeln!(t, "labels: {labels}")
+                })?;
+            out.push_str(&texts.arena[r]);
+        }
+        let site = task.spawn_site();
+        let r = texts.sites.get(
+            site.map_or(0, |l| l as *const Location<'_> as usize),
+            &mut texts.arena,
+            |t| {
+                t.push_str("spawned at ");
+                write_site(t, site)
+            },
+        )?;
+        out.push_str(&texts.arena[r]);
+        if let Some(parent) = task.parent() {
+            out.push_str(" by task ");
+            push_u64(&mut out, parent);
+        }
+        out.push_str("\n\n");
+        if out.len() >= CHUNK {
+            f.write_str(&out)?;
+            out.clear();
+        }
+    }
+    f.write_str(&out)
+}
+
+/// Texts shared between tasks, rendered once into `arena`.
+#[derive(Default)]
+struct Texts {
+    arena: String,
+    stacks: Memo,
+    sites: Memo,
+    labels: Memo,
+}
+
+/// Where the text rendered for a value (keyed by its address) lies in the arena. Tasks sharing a
+/// value share its address: stacks are interned, labels inherited, spawn sites `'static`.
+#[derive(Default)]
+struct Memo {
+    /// The last hit, which the next task very often repeats.
+    last: Option<(usize, Range<usize>)>,
+    all: HashMap<usize, Range<usize>, FxBuildHasher>,
+}
+
+impl Memo {
+    fn get(
+        &mut self,
+        key: usize,
+        arena: &mut String,
+        render: impl FnOnce(&mut String) -> fmt::Result,
+    ) -> Result<Range<usize>, fmt::Error> {
+        if let Some((k, r)) = &self.last
+            && *k == key
+        {
+            return Ok(r.clone());
+        }
+        let r = match self.all.get(&key) {
+            Some(r) => r.clone(),
+            None => {
+                let start = arena.len();
+                render(arena)?;
+                let r = start..arena.len();
+                self.all.insert(key, r.clone());
+                r
+            }
+        };
+        self.last = Some((key, r.clone()));
+        Ok(r)
+    }
+}
+
+/// Appends `n` in decimal, as `{}` would.
+fn push_u64(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend(digits[i..].iter().map(|&d| char::from(d)));
+}
+
+/// Appends `name` as `{}` of `name.escape_debug()` would, copying it as is when nothing needs
+/// escaping (printable ASCII without quotes or backslashes, as most names are).
+fn push_escaped(out: &mut String, name: &str) -> fmt::Result {
+    if name
+        .bytes()
+        .all(|b| (b' '..=b'~').contains(&b) && !matches!(b, b'"' | b'\'' | b'\\'))
+    {
+        out.push_str(name);
+        Ok(())
+    } else {
+        write!(out, "{}", name.escape_debug())
+    }
+}
+
+/// Appends [`Age`]'s text without float formatting.
+fn push_age(out: &mut String, d: Duration) {
+    const NANOS_PER_TENTH: u128 = 100_000_000;
+    let secs = d.as_secs();
+    if secs < 1 {
+        push_u64(out, d.subsec_millis().into());
+        out.push_str("ms");
+    } else if secs < 60 {
+        let nanos = d.as_nanos();
+        // `{:.1}` rounds the exact value of `as_secs_f64()`, which lies within far less than a
+        // nanosecond of `nanos`: rounding the integer agrees except exactly halfway, where the
+        // float's representation error decides.
+        if nanos % NANOS_PER_TENTH == NANOS_PER_TENTH / 2 {
+            let _ = write!(out, "{}", Age(d));
+            return;
+        }
+        let tenths = ((nanos + NANOS_PER_TENTH / 2) / NANOS_PER_TENTH) as u64;
+        push_u64(out, tenths / 10);
+        out.push('.');
+        push_u64(out, tenths % 10);
+        out.push('s');
+    } else if secs < 3600 {
+        push_u64(out, secs / 60);
+        out.push('m');
+        push_2digits(out, secs % 60);
+        out.push('s');
+    } else {
+        push_u64(out, secs / 3600);
+        out.push('h');
+        push_2digits(out, (secs % 3600) / 60);
+        out.push('m');
+    }
+}
+
+/// `{:02}` of a number below 100.
+fn push_2digits(out: &mut String, n: u64) {
+    if n < 10 {
+        out.push('0');
+    }
+    push_u64(out, n);
+}
+
 /// Human-readable age: `850ms`, `12.3s`, `5m12s`, `2h05m`.
 pub(crate) struct Age(pub(crate) Duration);
 
@@ -167,8 +350,68 @@ impl Display for Age {
 
 #[cfg(test)]
 mod tests {
-    use super::Age;
+    use super::{Age, push_age, push_escaped, push_u64};
     use std::time::Duration;
+
+    #[test]
+    fn fast_formatting_matches_fmt() {
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut ages: Vec<Duration> = (0..200_000)
+            .map(|i| {
+                let r = next();
+                let max = [
+                    1_000_000_000u64,
+                    60_000_000_000,
+                    3_600_000_000_000,
+                    u64::MAX,
+                ][i % 4];
+                Duration::from_nanos(r % max)
+            })
+            .collect();
+        // Exact halves and their neighbours, where rounding is decided.
+        for tenths in 10..600u64 {
+            for delta in [-1i64, 0, 1] {
+                let nanos = tenths * 100_000_000 + 50_000_000;
+                ages.push(Duration::from_nanos(nanos.saturating_add_signed(delta)));
+            }
+        }
+        ages.extend([
+            Duration::ZERO,
+            Duration::MAX,
+            Duration::from_secs(59) + Duration::from_millis(960),
+        ]);
+        for age in ages {
+            let mut fast = String::new();
+            push_age(&mut fast, age);
+            assert_eq!(fast, Age(age).to_string(), "{age:?}");
+        }
+        for n in [0, 1, 9, 10, 99, 100, 12345, u64::MAX, next()] {
+            let mut fast = String::new();
+            push_u64(&mut fast, n);
+            assert_eq!(fast, n.to_string());
+        }
+        for name in [
+            "app::run",
+            "a b",
+            "q\"uote",
+            "it's",
+            "back\\slash",
+            "tab\t",
+            "é",
+            "\u{301}x",
+            "",
+        ] {
+            let mut fast = String::new();
+            push_escaped(&mut fast, name).unwrap();
+            assert_eq!(fast, name.escape_debug().to_string());
+        }
+    }
 
     #[test]
     fn ages_read_like_go() {

@@ -3,6 +3,7 @@
 use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::HashMap;
+use std::ops::Range;
 use std::panic::Location;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -251,7 +252,7 @@ pub struct Snapshot {
 
 /// Takes a snapshot of every live tracked task.
 ///
-/// It never holds a registry lock while doing more than cloning pointers, and never waits on a
+/// It holds registry read locks only while reading a few tasks' fields, and never waits on a
 /// task: a task republishing its stack faster than the snapshot can read it shows an empty stack.
 ///
 /// ```
@@ -271,60 +272,199 @@ pub fn snapshot() -> Snapshot {
     snapshot_matching(|_| true)
 }
 
+/// What a snapshot copies out of a task's header while holding the registry's read lock.
+struct Read {
+    id: u64,
+    name: Cow<'static, str>,
+    site: Option<&'static Location<'static>>,
+    parent: Option<u64>,
+    state: State,
+    created: Instant,
+    polls: u64,
+    blocking: bool,
+    labels: Option<Arc<Labels>>,
+    lost: bool,
+    /// Its raw stack, in the chunk's buffer of entries.
+    raw: Range<usize>,
+}
+
 /// A snapshot of the tasks whose header matches `pred`.
 pub(crate) fn snapshot_matching(pred: impl Fn(&Header) -> bool) -> Snapshot {
-    // Clone the entries shard by shard; everything else happens without registry locks, so tasks
-    // can come and go (even be dropped on this thread) while we work.
-    let headers: Vec<Arc<Header>> = registry::tasks()
-        .iter()
-        .filter(|e| pred(e.value()))
-        .map(|e| e.value().clone())
-        .collect();
-    // Sorted here, as pointers, rather than later as `TaskInfo`s.
-    let mut headers = headers;
-    headers.sort_unstable_by_key(|h| h.id);
+    // Tasks are looked up a chunk at a time (a chunk holds a few read locks for microseconds)
+    // and read in two passes: plain loads first, so that the cache misses on a chunk's scattered
+    // headers and wakers overlap, then names and labels, whose lock and `Arc` count updates would
+    // each wait for every earlier load to complete.
+    const CHUNK: usize = 64;
+    let registry = registry::tasks();
+    // Ids first, from the shard tables alone (no header touched), then the tasks in id order:
+    // the snapshot comes out sorted, and headers, allocated about in id order, are read about in
+    // address order rather than in hash order.
+    let mut ids: Vec<u64> = registry.iter().map(|e| *e.key()).collect();
+    sort_ids(&mut ids);
     let now = Instant::now();
     let taken = SystemTime::now();
-    let empty_labels = Arc::new(Labels::default());
-    let mut stacks: HashMap<Vec<Entry>, Arc<[Frame]>, FxBuildHasher> = HashMap::default();
+    let mut tasks: Vec<TaskInfo> = Vec::with_capacity(ids.len());
+    let mut held = Vec::with_capacity(CHUNK);
+    let mut reads: Vec<Read> = Vec::with_capacity(CHUNK);
+    let mut raws: Vec<Entry> = Vec::new();
     let mut raw = Vec::new();
-    let tasks = with_sites(|lookup| {
-        headers
-            .iter()
-            .map(|h| {
-                h.stack.read(&mut raw);
-                let stack = match stacks.get(&raw) {
-                    Some(s) => s.clone(),
-                    None => {
-                        let s = resolve(&raw, lookup, now);
-                        stacks.insert(raw.clone(), s.clone());
-                        s
-                    }
-                };
-                TaskInfo {
-                    id: h.id,
-                    name: name_of(h),
-                    key: Key {
-                        site: h.spawn_site,
-                        stack,
-                        labels: h.labels().unwrap_or_else(|| empty_labels.clone()),
-                        lost: h.lost_waker(),
-                    },
-                    parent: (h.parent != 0).then_some(h.parent),
-                    state: if h.state.load(Relaxed) == RUNNING {
-                        State::Running
-                    } else {
-                        State::Idle
-                    },
-                    age: now.saturating_duration_since(h.created),
-                    polls: h.polls.load(Relaxed),
-                    blocking: h.blocking,
+    let mut stacks = Stacks::default();
+    let empty_labels: Arc<Labels> = Arc::default();
+    let mut names = NameCache::default();
+    for chunk in ids.chunks(CHUNK) {
+        // Holding several read references is fine: dashmap's `get` only deadlocks on a held
+        // write reference. A task gone since its id was collected is skipped.
+        held.extend(chunk.iter().filter_map(|id| registry.get(id)));
+        held.retain(|e| pred(e.value()));
+        for e in &held {
+            let h = e.value();
+            h.stack.read(&mut raw);
+            let start = raws.len();
+            raws.extend_from_slice(&raw);
+            reads.push(Read {
+                id: h.id,
+                name: Cow::Borrowed(""),
+                site: h.spawn_site,
+                parent: (h.parent != 0).then_some(h.parent),
+                state: if h.state.load(Relaxed) == RUNNING {
+                    State::Running
+                } else {
+                    State::Idle
+                },
+                created: h.created,
+                polls: h.polls.load(Relaxed),
+                blocking: h.blocking,
+                labels: None,
+                lost: h.lost_waker(),
+                raw: start..raws.len(),
+            });
+        }
+        // Nothing here can drop a header or re-enter the registry: names and labels are only
+        // cloned.
+        for (e, r) in held.iter().zip(&mut reads) {
+            r.name = names.name_of(e.value());
+            r.labels = e.value().labels();
+        }
+        // Resolving a new stack reads other maps (HTTP calls): not under the registry's locks.
+        held.clear();
+        for r in reads.drain(..) {
+            tasks.push(TaskInfo {
+                id: r.id,
+                name: r.name,
+                key: Key {
+                    site: r.site,
+                    stack: stacks.get(&raws[r.raw], now),
+                    labels: r.labels.unwrap_or_else(|| empty_labels.clone()),
+                    lost: r.lost,
+                },
+                parent: r.parent,
+                state: r.state,
+                age: now.saturating_duration_since(r.created),
+                polls: r.polls,
+                blocking: r.blocking,
+            });
+        }
+        raws.clear();
+    }
+    // Already in id order.
+    Snapshot {
+        groups: group(&tasks),
+        tasks,
+        taken,
+    }
+}
+
+/// Sorts task ids: a least-significant-digit radix sort over the bytes in which they differ,
+/// linear in their number (ids are unique and, being allocated in blocks, fairly dense).
+fn sort_ids(ids: &mut Vec<u64>) {
+    if ids.len() < 1024 {
+        ids.sort_unstable();
+        return;
+    }
+    let min = ids.iter().copied().min().unwrap_or(0);
+    let span = ids.iter().map(|&id| id - min).max().unwrap_or(0);
+    let mut out = vec![0; ids.len()];
+    let mut shift = 0;
+    while shift < u64::BITS && span >> shift != 0 {
+        let digit = |id: u64| ((id - min) >> shift) as usize & 0xFF;
+        let mut starts = [0usize; 256];
+        for &id in ids.iter() {
+            starts[digit(id)] += 1;
+        }
+        let mut sum = 0;
+        for s in &mut starts {
+            (*s, sum) = (sum, sum + *s);
+        }
+        for &id in ids.iter() {
+            let d = digit(id);
+            out[starts[d]] = id;
+            starts[d] += 1;
+        }
+        std::mem::swap(ids, &mut out);
+        shift += 8;
+    }
+}
+
+/// Distinct raw stacks and what they resolve to; most tasks share a few.
+#[derive(Default)]
+struct Stacks {
+    /// Stacks of up to four entries, as most are, keyed by length and entries: hashed and
+    /// compared without a loop or an allocation.
+    short: HashMap<ShortStack, Arc<[Frame]>, FxBuildHasher>,
+    /// The last short stack looked up, which the next task often repeats.
+    last: Option<(ShortStack, Arc<[Frame]>)>,
+    long: HashMap<Box<[Entry]>, Arc<[Frame]>, FxBuildHasher>,
+}
+
+type ShortStack = (usize, [Entry; 4]);
+
+impl Stacks {
+    /// The frames of `raw`, resolved on first sight (outside the registry's locks: HTTP frames
+    /// read another map).
+    fn get(&mut self, raw: &[Entry], now: Instant) -> Arc<[Frame]> {
+        let resolved = || with_sites(|lookup| resolve(raw, lookup, now));
+        if raw.len() > 4 {
+            return match self.long.get(raw) {
+                Some(s) => s.clone(),
+                None => self.long.entry(raw.into()).or_insert_with(resolved).clone(),
+            };
+        }
+        let mut key = (raw.len(), [0; 4]);
+        key.1[..raw.len()].copy_from_slice(raw);
+        if let Some((k, s)) = &self.last
+            && *k == key
+        {
+            return s.clone();
+        }
+        let s = match self.short.get(&key) {
+            Some(s) => s.clone(),
+            None => self.short.entry(key).or_insert_with(resolved).clone(),
+        };
+        self.last = Some((key, s.clone()));
+        s
+    }
+}
+
+/// Remembers the last type name cleaned: tasks spawned from one place share a `&'static str`.
+#[derive(Default)]
+struct NameCache {
+    last: Option<(&'static str, &'static str)>,
+}
+
+impl NameCache {
+    fn name_of(&mut self, h: &Header) -> Cow<'static, str> {
+        match &h.name {
+            Name::Type(t) => match self.last {
+                Some((raw, clean)) if std::ptr::eq(raw, *t) => Cow::Borrowed(clean),
+                _ => {
+                    let clean = clean_type_name(t);
+                    self.last = Some((t, clean));
+                    Cow::Borrowed(clean)
                 }
-            })
-            .collect::<Vec<_>>()
-    });
-    drop(headers);
-    Snapshot::from_tasks(tasks, taken)
+            },
+            _ => name_of(h),
+        }
+    }
 }
 
 fn name_of(h: &Header) -> Cow<'static, str> {
@@ -384,8 +524,9 @@ fn resolve(raw: &[Entry], lookup: &dyn Fn(u32) -> Option<Resolved>, now: Instant
 }
 
 impl Snapshot {
+    /// A snapshot of the given tasks (the registry's path builds one already sorted).
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn from_tasks(mut tasks: Vec<TaskInfo>, taken: SystemTime) -> Self {
-        // Already in id order when built from the registry; kept for other callers.
         if !tasks.is_sorted_by_key(|t| t.id) {
             tasks.sort_by_key(|t| t.id);
         }
@@ -475,17 +616,29 @@ fn group(tasks: &[TaskInfo]) -> Vec<Group> {
     // counted by pointer identity (cheap for 100k tasks), then the few resulting keys are merged
     // by value (equal content behind different pointers).
     let mut by_ptr: HashMap<PtrKey, (usize, Duration, &Key), FxBuildHasher> = HashMap::default();
+    // Tasks in id order often come in runs of one kind (spawned together): count a run, then
+    // add it in one lookup.
+    let mut run: Option<(PtrKey, usize, Duration, &Key)> = None;
     for t in tasks {
         let k = &t.key;
         let site = k.site.map_or(0, |l| l as *const Location<'static> as usize);
         let stack = Arc::as_ptr(&k.stack) as *const Frame as usize;
         let labels = Arc::as_ptr(&k.labels) as usize;
-        let (count, oldest, _) =
-            by_ptr
-                .entry((site, stack, labels, k.lost))
-                .or_insert((0, Duration::ZERO, k));
-        *count += 1;
-        *oldest = (*oldest).max(t.age);
+        let ptrs = (site, stack, labels, k.lost);
+        match &mut run {
+            Some((p, count, oldest, _)) if *p == ptrs => {
+                *count += 1;
+                *oldest = (*oldest).max(t.age);
+            }
+            _ => {
+                if let Some((p, count, oldest, key)) = run.replace((ptrs, 1, t.age, k)) {
+                    add_run(&mut by_ptr, p, count, oldest, key);
+                }
+            }
+        }
+    }
+    if let Some((p, count, oldest, key)) = run {
+        add_run(&mut by_ptr, p, count, oldest, key);
     }
     let mut counts: HashMap<&Key, (usize, Duration)> = HashMap::new();
     for (count, oldest, key) in by_ptr.into_values() {
@@ -503,6 +656,18 @@ fn group(tasks: &[TaskInfo]) -> Vec<Group> {
         .collect();
     groups.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.key.cmp(&b.key)));
     groups
+}
+
+fn add_run<'a>(
+    by_ptr: &mut HashMap<PtrKey, (usize, Duration, &'a Key), FxBuildHasher>,
+    ptrs: PtrKey,
+    count: usize,
+    oldest: Duration,
+    key: &'a Key,
+) {
+    let (c, o, _) = by_ptr.entry(ptrs).or_insert((0, Duration::ZERO, key));
+    *c += count;
+    *o = (*o).max(oldest);
 }
 
 /// The change between two snapshots ([`Snapshot::diff`]): the leak-hunting view.

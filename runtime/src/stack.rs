@@ -48,12 +48,9 @@ pub(crate) fn push_http(call: u64) -> Pushed {
     if current_task().is_none() {
         return Pushed::NONE;
     }
-    CURRENT.with_borrow_mut(|c| {
-        let start = c.buf.len();
-        c.buf.push(http_entry(call));
-        c.sync();
-        Pushed::record(c, start)
-    })
+    let start = mark();
+    push(http_entry(call));
+    Pushed::record(start)
 }
 
 /// Thread-local state of the task being polled on this thread that needs a `RefCell`; the
@@ -64,11 +61,9 @@ pub(crate) struct Current {
     /// Labels a labelled frame gave the current task before it was registered: the entry
     /// starts with them (`Some(None)`: no labels).
     pub(crate) display: Option<Option<crate::labels::LabelSet>>,
-    /// Pending path of the current poll, innermost first.
-    pub(crate) buf: Vec<Entry>,
-    /// (frame site address, buffer length) of the last recorded `.await` that went pending,
-    /// so its frame can tell that the await entry already names it.
-    pub(crate) last_await: (usize, usize),
+    /// Entries of the pending path past the [`INLINE_PATH`] kept in [`Fast`]: index `i` here
+    /// is entry `INLINE_PATH + i`.
+    overflow: Vec<Entry>,
 }
 
 /// The context a task passes on to the tasks it spawns: labels and leak-check scope.
@@ -95,8 +90,7 @@ thread_local! {
         RefCell::new(Current {
             ctx: Inherit::NONE,
             display: None,
-            buf: Vec::new(),
-            last_await: (0, 0),
+            overflow: Vec::new(),
         })
     };
 }
@@ -111,11 +105,20 @@ pub(crate) struct Fast {
     /// Bumped when a task poll starts and whenever entries are removed from `Current::buf`: a
     /// frame dropped later can tell whether the range it pushed is still in place.
     pub(crate) generation: Cell<u32>,
-    /// `Current::buf.len()`.
+    /// Length of the pending path of the current poll.
     pub(crate) len: Cell<usize>,
     /// Whether `Current` has a context or display labels: only then must a poll swap them.
     pub(crate) rich: Cell<bool>,
+    /// (frame site address, path length) of the last recorded `.await` that went pending, so
+    /// its frame can tell that the await entry already names it.
+    pub(crate) last_await: Cell<(usize, usize)>,
+    /// The pending path of the current poll, innermost first (its first [`INLINE_PATH`]
+    /// entries; deeper ones are in `Current`).
+    path: [Cell<Entry>; INLINE_PATH],
 }
+
+/// Pending-path entries kept in [`Fast`]: recording a frame touches no `RefCell`.
+const INLINE_PATH: usize = 32;
 
 thread_local! {
     pub(crate) static FAST: Fast = const {
@@ -125,20 +128,103 @@ thread_local! {
             generation: Cell::new(0),
             len: Cell::new(0),
             rich: Cell::new(false),
+            last_await: Cell::new((0, 0)),
+            path: [const { Cell::new(0) }; INLINE_PATH],
         }
     };
 }
 
 impl Current {
-    /// Mirrors the buffer length and whether a context is set into [`FAST`]; called after
-    /// every change of `buf`, `ctx` or `display`.
+    /// Mirrors whether a context is set into [`FAST`]; called after every change of `ctx` or
+    /// `display`.
     pub(crate) fn sync(&self) {
         let rich = !self.ctx.is_empty() || self.display.is_some();
-        FAST.with(|f| {
-            f.len.set(self.buf.len());
-            f.rich.set(rich);
-        });
+        FAST.with(|f| f.rich.set(rich));
     }
+}
+
+/// Appends an entry to the pending path.
+#[inline]
+pub(crate) fn push(e: Entry) {
+    FAST.with(|f| f.push(e));
+}
+
+impl Fast {
+    #[inline]
+    fn push(&self, e: Entry) {
+        let n = self.len.get();
+        match self.path.get(n) {
+            Some(slot) => slot.set(e),
+            None => CURRENT.with_borrow_mut(|c| {
+                c.overflow.truncate(n - INLINE_PATH);
+                c.overflow.push(e);
+            }),
+        }
+        self.len.set(n + 1);
+    }
+
+    #[inline]
+    fn record(&self, start: usize) -> Pushed {
+        match (u16::try_from(start), u16::try_from(self.len.get())) {
+            (Ok(start), Ok(end)) => Pushed {
+                generation: self.generation.get(),
+                start,
+                end,
+            },
+            _ => Pushed::NONE,
+        }
+    }
+}
+
+/// The pending path from `start` on, for publishing.
+pub(crate) fn with_path<R>(start: usize, f: impl FnOnce(&[Entry]) -> R) -> R {
+    let len = mark();
+    if len <= INLINE_PATH {
+        let mut copy = [0; INLINE_PATH];
+        let n = len.saturating_sub(start);
+        FAST.with(|fast| {
+            for (dst, src) in copy.iter_mut().zip(&fast.path[start.min(len)..len]) {
+                *dst = src.get();
+            }
+        });
+        return f(&copy[..n]);
+    }
+    let all: Vec<Entry> = FAST.with(|fast| {
+        CURRENT.with_borrow(|c| {
+            fast.path
+                .iter()
+                .map(Cell::get)
+                .chain(c.overflow.iter().copied())
+                .take(len)
+                .collect()
+        })
+    });
+    f(all.get(start..).unwrap_or(&[]))
+}
+
+/// Cuts the pending path back to `len` entries; ranges recorded before become stale.
+pub(crate) fn truncate_path(len: usize) {
+    FAST.with(|f| {
+        if f.len.get() > len {
+            f.len.set(len);
+        }
+        f.generation.set(f.generation.get().wrapping_add(1));
+    });
+}
+
+/// Removes entries `start..end` from the pending path.
+fn drain_path(start: usize, end: usize) {
+    with_path(0, |all| {
+        let mut rest: Vec<Entry> = all.to_vec();
+        if rest.len() < end {
+            return;
+        }
+        rest.drain(start..end);
+        truncate_path(0);
+        for e in rest {
+            push(e);
+        }
+    });
 }
 
 /// Id of the tracked task being polled on this thread, if any.
@@ -173,17 +259,11 @@ impl Pushed {
         end: 0,
     };
 
-    /// Records the range `start..` up to the current end of the buffer (nothing for a stack
+    /// Records the range `start..` up to the current end of the path (nothing for a path
     /// deeper than 65535 entries: its entries then stay until the poll ends).
-    pub(crate) fn record(c: &Current, start: usize) -> Self {
-        match (u16::try_from(start), u16::try_from(c.buf.len())) {
-            (Ok(start), Ok(end)) => Pushed {
-                generation: FAST.with(|f| f.generation.get()),
-                start,
-                end,
-            },
-            _ => Pushed::NONE,
-        }
+    #[inline]
+    pub(crate) fn record(start: usize) -> Self {
+        FAST.with(|f| f.record(start))
     }
 
     /// Drains the range if it is still this poll's and still in place.
@@ -200,17 +280,7 @@ impl Pushed {
         if task == 0 || generation != self.generation {
             return;
         }
-        // `try_with`: frames may be dropped while the thread's locals are being destroyed.
-        let _ = CURRENT.try_with(|c| {
-            let Ok(mut c) = c.try_borrow_mut() else {
-                return;
-            };
-            let (start, end) = (usize::from(self.start), usize::from(self.end));
-            if c.buf.len() >= end {
-                c.buf.drain(start..end);
-                c.removed();
-            }
-        });
+        drain_path(usize::from(self.start), usize::from(self.end));
     }
 }
 
@@ -218,23 +288,7 @@ impl Pushed {
 #[inline]
 pub(crate) fn completed(start: usize) {
     if mark() > start {
-        truncate(start);
-    }
-}
-
-#[cold]
-fn truncate(start: usize) {
-    CURRENT.with_borrow_mut(|c| {
-        c.buf.truncate(start);
-        c.removed();
-    });
-}
-
-impl Current {
-    /// After entries were removed from `buf`: ranges recorded before are stale.
-    pub(crate) fn removed(&self) {
-        FAST.with(|f| f.generation.set(f.generation.get().wrapping_add(1)));
-        self.sync();
+        truncate_path(start);
     }
 }
 
@@ -249,17 +303,18 @@ pub(crate) struct StackCell {
     /// stack (every poll of a task parked in the same place) skips the spill's lock.
     hash: AtomicU64,
     inline: [AtomicU64; INLINE],
-    spill: Mutex<Vec<Entry>>,
+    /// Entries past [`INLINE`]; a boxed slice, not a `Vec`: every entry carries this field.
+    spill: Mutex<Box<[Entry]>>,
 }
 
 impl StackCell {
-    pub(crate) const fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             seq: AtomicU32::new(0),
             len: AtomicU32::new(0),
             hash: AtomicU64::new(0),
             inline: [const { AtomicU64::new(0) }; INLINE],
-            spill: Mutex::new(Vec::new()),
+            spill: Mutex::new(Box::default()),
         }
     }
 
@@ -314,9 +369,13 @@ impl StackCell {
             slot.store(*e, Ordering::Relaxed);
         }
         if entries.len() > INLINE || prev_len > INLINE {
+            let rest = entries.get(INLINE..).unwrap_or(&[]);
             let mut spill = self.spill.lock().unwrap_or_else(|p| p.into_inner());
-            spill.clear();
-            spill.extend_from_slice(entries.get(INLINE..).unwrap_or(&[]));
+            // Grows only: readers take `len - INLINE` entries.
+            match spill.get_mut(..rest.len()) {
+                Some(dst) => dst.copy_from_slice(rest),
+                None => *spill = rest.into(),
+            }
         }
         self.seq.store(s.wrapping_add(2), Ordering::Release);
     }

@@ -50,6 +50,8 @@ pub(crate) struct Header {
     pub(crate) generation: u32,
     pub(crate) scope: Option<Arc<Scope>>,
     labels: Mutex<Option<LabelSet>>,
+    /// Whether `labels` was ever set: only then does reading them take the lock.
+    labelled: AtomicBool,
     pub(crate) polls: AtomicU64,
     pub(crate) state: AtomicU8,
     pub(crate) stack: StackCell,
@@ -60,6 +62,10 @@ pub(crate) struct Header {
 
 impl Header {
     pub(crate) fn labels(&self) -> Option<LabelSet> {
+        // Most tasks never have labels: a snapshot of them takes no lock.
+        if !self.labelled.load(Ordering::Acquire) {
+            return None;
+        }
         self.labels
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -82,10 +88,9 @@ impl Header {
     }
 
     pub(crate) fn set_labels(&self, labels: Option<LabelSet>) -> Option<LabelSet> {
-        std::mem::replace(
-            &mut *self.labels.lock().unwrap_or_else(|p| p.into_inner()),
-            labels,
-        )
+        let mut slot = self.labels.lock().unwrap_or_else(|p| p.into_inner());
+        self.labelled.store(true, Ordering::Release);
+        std::mem::replace(&mut *slot, labels)
     }
 }
 
@@ -343,7 +348,7 @@ pub(crate) fn poll_task<F: Future>(
 /// Publishes the entries pushed since `start` as the task's stack.
 #[inline(never)]
 fn publish(header: &Header, start: usize) {
-    CURRENT.with_borrow(|c| header.stack.publish(c.buf.get(start..).unwrap_or(&[])));
+    crate::stack::with_path(start, |path| header.stack.publish(path));
 }
 
 /// Registers a task at the end of its first poll, which returned `Pending`, and publishes
@@ -351,14 +356,14 @@ fn publish(header: &Header, start: usize) {
 #[cold]
 #[inline(never)]
 fn register_pending(mut entry: Entry, name: impl FnOnce() -> Name, start: usize) -> Arc<Header> {
-    CURRENT.with_borrow_mut(|c| {
+    let header = CURRENT.with_borrow_mut(|c| {
         entry.scope = c.ctx.scope.clone();
         let labels = c.display.take().unwrap_or_else(|| c.ctx.labels.clone());
         c.sync();
-        let header = entry.register(name(), labels, None);
-        header.stack.publish(c.buf.get(start..).unwrap_or(&[]));
-        header
-    })
+        entry.register(name(), labels, None)
+    });
+    crate::stack::with_path(start, |path| header.stack.publish(path));
+    header
 }
 
 /// What a registry entry is made from.
@@ -390,6 +395,7 @@ impl Entry {
             blocking: self.blocking,
             generation: self.generation,
             scope: self.scope,
+            labelled: AtomicBool::new(labels.is_some()),
             labels: Mutex::new(labels),
             polls: AtomicU64::new(self.polls),
             state: AtomicU8::new(IDLE),
@@ -458,7 +464,10 @@ impl Drop for TaskGuard<'_> {
             f.registered.set(self.prev_registered);
             (f.len.get(), f.rich.get())
         });
-        if rich || len > self.start || self.ctx.is_some() {
+        if len > self.start {
+            crate::stack::truncate_path(self.start);
+        }
+        if rich || self.ctx.is_some() {
             self.leave_slow();
         }
     }
@@ -475,8 +484,7 @@ impl TaskGuard<'_> {
                 // the task's, but the task keeps no context, so it is dropped.
                 None => c.ctx = Inherit::NONE,
             }
-            c.buf.truncate(self.start);
-            c.removed();
+            c.sync();
         });
     }
 }
