@@ -98,6 +98,11 @@ impl<F: Future> Future for Framed<F> {
                 }
                 return out;
             }
+            // Switched off: a plain future from now on.
+            if task == 0 && !crate::enabled::enabled() {
+                *this.mode = Mode::Off;
+                return this.fut.poll(cx);
+            }
             // Outside any task, or labelled: decided once (a frame first polled in a task
             // and later outside one, which tokio never does, becomes a task then).
             *this.mode = first_poll(this.site);

@@ -511,6 +511,10 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
+    if !crate::enabled::enabled() {
+        // Switched off: exactly `tokio::spawn`, not even the wrapper's size.
+        return tokio::spawn(fut);
+    }
     tokio::spawn(Tracked::new(Location::caller(), None, fut))
 }
 
@@ -532,6 +536,9 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
+    if !crate::enabled::enabled() {
+        return tokio::spawn(fut);
+    }
     tokio::spawn(Tracked::new(Location::caller(), Some(name.into()), fut))
 }
 
