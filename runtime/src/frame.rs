@@ -199,7 +199,7 @@ fn poll_frame<F: Future>(
     out
 }
 
-#[cold]
+#[inline]
 fn frame_pending(site: &'static FnSite, start: usize) -> Pushed {
     if crate::stack::current_task().is_none() {
         return Pushed::NONE;
@@ -275,7 +275,7 @@ impl<F: Future> Future for AwaitPoint<F> {
     }
 }
 
-#[cold]
+#[inline]
 fn await_pending(site: &'static AwaitSite, start: usize) -> Pushed {
     if crate::stack::current_task().is_none() {
         return Pushed::NONE;

@@ -4,6 +4,12 @@
 //!
 //! See the README for the tour; the main entry points are [`track`], [`spawn`], [`snapshot`] and
 //! [`live_count`].
+//!
+//! Built to stay on in production: a task that finishes in its first poll never touches shared
+//! state, so [`snapshot`] lists a task from its first suspension (its spawn is counted by
+//! [`live_count`] at once); a frame that does not suspend records nothing. `TASKPROF=off` in
+//! the environment, or [`set_enabled`]`(false)`, turns tracking off at run time. The README's
+//! "Cost" section has the measurements.
 
 // Lets `#[track]` (which names `::taskprof`) be used inside this crate's own tests.
 extern crate self as taskprof;

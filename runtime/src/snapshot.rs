@@ -199,6 +199,11 @@ impl TaskInfo {
     }
     /// True when the task is parked and nothing can ever wake it: every clone of its waker was
     /// dropped without waking it. Such a task is leaked for certain.
+    ///
+    /// Only tasks a leak check watches are polled with the counting waker this needs (tasks
+    /// spawned inside [`LeakCheck::run`](crate::LeakCheck::run) or `#[taskprof::test]`, or
+    /// while a [`LeakCheck::global`](crate::LeakCheck::global) check exists); for the others
+    /// it is always false, which keeps every wake-up as cheap as tokio's own.
     pub fn lost_waker(&self) -> bool {
         self.key.lost
     }

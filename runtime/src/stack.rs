@@ -8,7 +8,7 @@
 //! Futures that complete without suspending push nothing, which keeps frames nearly free.
 
 use std::cell::{Cell, RefCell};
-use std::sync::Mutex;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
 
 /// One pending frame: a site id (low 32 bits) and the number of entries beneath it (high 32 bits).
@@ -294,17 +294,22 @@ pub(crate) fn completed(start: usize) {
 
 const INLINE: usize = 4;
 
+/// Entries past [`INLINE`] a published stack keeps: a deeper stack keeps its innermost
+/// `INLINE + SPILL` entries (Go's goroutine profile elides frames past 100 the same way).
+const SPILL: usize = 60;
+
 /// The published stack of a task: a seqlock over atomics, written only by the task's poller and
-/// read by snapshots without blocking it. Stacks deeper than [`INLINE`] spill into a mutex.
+/// read by snapshots, neither ever blocking the other. Stacks deeper than [`INLINE`] spill into
+/// a second array, allocated the first time.
 pub(crate) struct StackCell {
     seq: AtomicU32,
     len: AtomicU32,
     /// Hash of the published entries, kept by the writer so that republishing the same deep
-    /// stack (every poll of a task parked in the same place) skips the spill's lock.
+    /// stack (every poll of a task parked in the same place) writes nothing.
     hash: AtomicU64,
     inline: [AtomicU64; INLINE],
-    /// Entries past [`INLINE`]; a boxed slice, not a `Vec`: every entry carries this field.
-    spill: Mutex<Box<[Entry]>>,
+    /// Entries past [`INLINE`], for the tasks that ever need them.
+    spill: OnceLock<Box<[AtomicU64]>>,
 }
 
 impl StackCell {
@@ -314,7 +319,7 @@ impl StackCell {
             len: AtomicU32::new(0),
             hash: AtomicU64::new(0),
             inline: [const { AtomicU64::new(0) }; INLINE],
-            spill: Mutex::new(Box::default()),
+            spill: OnceLock::new(),
         }
     }
 
@@ -347,6 +352,7 @@ impl StackCell {
     }
 
     fn publish_slow(&self, entries: &[Entry]) {
+        let entries = entries.get(..INLINE + SPILL).unwrap_or(entries);
         if self.same(entries) {
             return;
         }
@@ -360,22 +366,20 @@ impl StackCell {
             return;
         }
         self.hash.store(hash, Ordering::Relaxed);
+        let rest = entries.get(INLINE..).unwrap_or(&[]);
+        let spill = (!rest.is_empty()).then(|| {
+            self.spill
+                .get_or_init(|| (0..SPILL).map(|_| AtomicU64::new(0)).collect())
+        });
         let s = self.seq.load(Ordering::Relaxed);
-        let prev_len = self.len.load(Ordering::Relaxed) as usize;
         self.seq.store(s.wrapping_add(1), Ordering::Relaxed);
         fence(Ordering::Release);
         self.len.store(entries.len() as u32, Ordering::Relaxed);
         for (slot, e) in self.inline.iter().zip(entries) {
             slot.store(*e, Ordering::Relaxed);
         }
-        if entries.len() > INLINE || prev_len > INLINE {
-            let rest = entries.get(INLINE..).unwrap_or(&[]);
-            let mut spill = self.spill.lock().unwrap_or_else(|p| p.into_inner());
-            // Grows only: readers take `len - INLINE` entries.
-            match spill.get_mut(..rest.len()) {
-                Some(dst) => dst.copy_from_slice(rest),
-                None => *spill = rest.into(),
-            }
+        for (slot, e) in spill.into_iter().flat_map(|s| s.iter()).zip(rest) {
+            slot.store(*e, Ordering::Relaxed);
         }
         self.seq.store(s.wrapping_add(2), Ordering::Release);
     }
@@ -394,9 +398,15 @@ impl StackCell {
             for slot in self.inline.iter().take(len) {
                 out.push(slot.load(Ordering::Relaxed));
             }
-            if len > INLINE {
-                let spill = self.spill.lock().unwrap_or_else(|p| p.into_inner());
-                out.extend(spill.iter().take(len - INLINE));
+            if len > INLINE
+                && let Some(spill) = self.spill.get()
+            {
+                out.extend(
+                    spill
+                        .iter()
+                        .take(len - INLINE)
+                        .map(|a| a.load(Ordering::Relaxed)),
+                );
             }
             fence(Ordering::Acquire);
             if self.seq.load(Ordering::Relaxed) == s1 && out.len() == len {
@@ -405,5 +415,34 @@ impl StackCell {
         }
         out.clear();
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn published(cell: &StackCell) -> Vec<Entry> {
+        let mut out = Vec::new();
+        assert!(cell.read(&mut out));
+        out
+    }
+
+    #[test]
+    fn stacks_of_every_depth_read_back_as_published() {
+        let cell = StackCell::new();
+        for len in [0, 1, INLINE, INLINE + 1, 17, INLINE + SPILL, 3, 0, 40, 40] {
+            let entries: Vec<Entry> = (0..len as u64).map(|i| entry(i as u32 + 7, 0)).collect();
+            cell.publish(&entries);
+            assert_eq!(published(&cell), entries, "depth {len}");
+        }
+    }
+
+    #[test]
+    fn deeper_stacks_keep_their_innermost_entries() {
+        let cell = StackCell::new();
+        let entries: Vec<Entry> = (0..100).map(|i| entry(i, 0)).collect();
+        cell.publish(&entries);
+        assert_eq!(published(&cell), entries[..INLINE + SPILL]);
     }
 }
