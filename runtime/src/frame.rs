@@ -3,12 +3,13 @@
 use std::future::{Future, IntoFuture};
 use std::mem::ManuallyDrop;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use crate::labels::LabelScope;
+use crate::labels::LabelSet;
 use crate::site::{AwaitSite, FnSite};
 use crate::stack::{FAST, Pushed, completed, entry, mark, push};
-use crate::task::{Name, TaskCore, poll_task};
+use crate::task::{Name, Polling, TaskCore};
 
 /// How a frame relates to the task polling it.
 enum Mode {
@@ -84,32 +85,97 @@ impl<F: Future> Future for Framed<F> {
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let (task, start) = FAST.with(|f| (f.task.get(), f.len.get()));
         let this = self.project();
-        if let Mode::Nested(pushed) = this.mode {
-            // The common case, inline: inside a task, no labels.
-            let (task, start) = FAST.with(|f| (f.task.get(), f.len.get()));
-            if task != 0 && this.site.labels().is_empty() {
-                let out = this.fut.poll(cx);
-                if out.is_pending() {
-                    *pushed = frame_pending(this.site, start);
-                } else {
-                    *pushed = Pushed::NONE;
-                    completed(start);
-                }
-                return out;
+        // The common case: inside a task, no labels.
+        let plain =
+            task != 0 && matches!(this.mode, Mode::Nested(_)) && this.site.labels().is_empty();
+        if plain {
+            let out = this.fut.poll(cx);
+            if let Mode::Nested(pushed) = this.mode {
+                record(pushed, this.site, start, out.is_pending());
             }
-            // Switched off: a plain future from now on.
-            if task == 0 && !crate::enabled::enabled() {
-                *this.mode = Mode::Off;
-                return this.fut.poll(cx);
-            }
-            // Outside any task, or labelled: decided once (a frame first polled in a task
-            // and later outside one, which tokio never does, becomes a task then).
-            *this.mode = first_poll(this.site);
+            return out;
         }
-        match this.mode {
-            Mode::Cold(cold) => poll_cold(this.fut, this.site, cold, cx),
-            Mode::Nested(_) | Mode::Off => this.fut.poll(cx),
+        poll_slow(this.fut, this.site, this.mode, cx, start)
+    }
+}
+
+/// Polls a frame outside any task (a root frame, which is a task itself) or a labelled one.
+#[cold]
+#[inline(never)]
+fn poll_slow<F: Future>(
+    fut: Pin<&mut F>,
+    site: &'static FnSite,
+    mode: &mut Mode,
+    cx: &mut Context<'_>,
+    start: usize,
+) -> Poll<F::Output> {
+    if let Mode::Nested(_) = mode {
+        // Decided once (a frame first polled in a task and later outside one, which tokio
+        // never does, becomes a task then).
+        *mode = first_poll(site);
+    }
+    if let Mode::Off = mode {
+        return fut.poll(cx);
+    }
+    let before = match mode {
+        Mode::Cold(cold) => cold.before(cx.waker()),
+        Mode::Nested(_) | Mode::Off => Before::Nothing,
+    };
+    let waker = match mode {
+        Mode::Cold(cold) => cold.root.as_ref().and_then(TaskCore::tracking_waker),
+        Mode::Nested(_) | Mode::Off => None,
+    }
+    .unwrap_or(cx.waker());
+    let out = fut.poll(&mut Context::from_waker(waker));
+    let pending = out.is_pending();
+    match mode {
+        Mode::Nested(pushed) => record(pushed, site, start, pending),
+        Mode::Cold(cold) => cold.after(site, start, before, pending),
+        Mode::Off => {}
+    }
+    out
+}
+
+/// Records a frame that returned `Pending`, or takes back what a completed one pushed.
+#[inline]
+fn record(pushed: &mut Pushed, site: &'static FnSite, start: usize, pending: bool) {
+    if pending {
+        *pushed = frame_pending(site, start);
+    } else {
+        *pushed = Pushed::NONE;
+        completed(start);
+    }
+}
+
+/// What a labelled or root frame did before polling its body, undone after.
+enum Before {
+    Nothing,
+    Labels(Option<LabelSet>),
+    Root(Polling),
+}
+
+impl Cold {
+    #[cold]
+    fn before(&mut self, executor: &Waker) -> Before {
+        match (&mut self.root, &mut self.labels) {
+            (Some(core), _) if core.is_tracked() => Before::Root(core.begin(executor)),
+            (_, Some(scope)) => Before::Labels(scope.enter()),
+            _ => Before::Nothing,
+        }
+    }
+
+    #[cold]
+    fn after(&mut self, site: &'static FnSite, start: usize, before: Before, pending: bool) {
+        // Recorded while the frame's task (a root frame's own) is still current.
+        record(&mut self.pushed, site, start, pending);
+        match (before, &mut self.root, &mut self.labels) {
+            (Before::Root(polling), Some(core), _) => {
+                core.end(polling, pending, || Name::Frame(site));
+            }
+            (Before::Labels(prev), _, Some(scope)) => scope.exit(prev, !pending),
+            _ => {}
         }
     }
 }
@@ -122,31 +188,6 @@ fn drop_cold(mode: &mut Mode) {
         cold.pushed.retract();
         // A root frame's task ends here, just before its future is dropped.
         drop(cold);
-    }
-}
-
-/// Polls a labelled or root frame.
-fn poll_cold<F: Future>(
-    fut: Pin<&mut F>,
-    site: &'static FnSite,
-    cold: &mut Cold,
-    cx: &mut Context<'_>,
-) -> Poll<F::Output> {
-    let Cold {
-        labels,
-        root,
-        pushed,
-    } = cold;
-    let frame = FrameBody { fut, site, pushed };
-    match (root, labels) {
-        (Some(core), _) => poll_task(core, || Name::Frame(site), std::pin::pin!(frame), cx),
-        (None, Some(scope)) => {
-            let prev = scope.enter();
-            let out = poll_frame(frame.fut, site, frame.pushed, cx);
-            scope.exit(prev, out.is_ready());
-            out
-        }
-        (None, None) => poll_frame(frame.fut, site, frame.pushed, cx),
     }
 }
 
@@ -180,25 +221,6 @@ fn first_poll(site: &'static FnSite) -> Mode {
     })))
 }
 
-/// Polls a frame's future and records the frame on the task's stack if it returns `Pending`.
-#[inline]
-fn poll_frame<F: Future>(
-    fut: Pin<&mut F>,
-    site: &'static FnSite,
-    pushed: &mut Pushed,
-    cx: &mut Context<'_>,
-) -> Poll<F::Output> {
-    let start = mark();
-    let out = fut.poll(cx);
-    if out.is_pending() {
-        *pushed = frame_pending(site, start);
-    } else {
-        *pushed = Pushed::NONE;
-        completed(start);
-    }
-    out
-}
-
 #[inline]
 fn frame_pending(site: &'static FnSite, start: usize) -> Pushed {
     if crate::stack::current_task().is_none() {
@@ -212,22 +234,6 @@ fn frame_pending(site: &'static FnSite, start: usize) -> Pushed {
         push(entry(id, len.saturating_sub(start)));
     }
     Pushed::record(start)
-}
-
-/// A frame's future with where it records itself, polled as the body of a root frame's task.
-struct FrameBody<'a, F> {
-    fut: Pin<&'a mut F>,
-    site: &'static FnSite,
-    pushed: &'a mut Pushed,
-}
-
-impl<F: Future> Future for FrameBody<'_, F> {
-    type Output = F::Output;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let this = self.get_mut();
-        poll_frame(this.fut.as_mut(), this.site, this.pushed, cx)
-    }
 }
 
 pin_project_lite::pin_project! {

@@ -58,6 +58,8 @@ pub(crate) fn push_http(call: u64) -> Pushed {
 pub(crate) struct Current {
     /// What tasks spawned right now inherit; moved in and out around each poll (no refcounting).
     pub(crate) ctx: Inherit,
+    /// Contexts of the threads' outer polls while a task's own is installed.
+    pub(crate) saved: Vec<Inherit>,
     /// Labels a labelled frame gave the current task before it was registered: the entry
     /// starts with them (`Some(None)`: no labels).
     pub(crate) display: Option<Option<crate::labels::LabelSet>>,
@@ -89,6 +91,7 @@ thread_local! {
     pub(crate) static CURRENT: RefCell<Current> = const {
         RefCell::new(Current {
             ctx: Inherit::NONE,
+            saved: Vec::new(),
             display: None,
             overflow: Vec::new(),
         })

@@ -301,48 +301,162 @@ pub(crate) fn poll_task<F: Future>(
     if core.id == 0 {
         return fut.poll(cx);
     }
-    // Only a task watched by a leak check lends its future the tracking waker (see
-    // `WakeTracker`); the others cost nothing on wake-ups.
-    let waker = match core.header.as_ref().and_then(|h| h.waker.as_ref()) {
-        Some(w) => {
-            w.tracker.refresh(cx.waker());
-            &w.waker
-        }
-        None => cx.waker(),
-    };
-    let guard = TaskGuard::enter(core.id, &mut core.ctx, core.header.is_some());
-    if let Some(h) = &core.header {
-        // Only this poller writes these, so a load and a store are enough (no read-modify-write).
-        h.polls
-            .store(h.polls.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-        h.state.store(RUNNING, Ordering::Relaxed);
-    }
+    let polling = core.begin(cx.waker());
+    let waker = core.tracking_waker().unwrap_or(cx.waker());
     let out = fut.poll(&mut Context::from_waker(waker));
-    if out.is_pending() {
-        match &core.header {
-            // Nothing pushed and nothing published: the common poll of a task that waits
-            // outside `#[track]` code.
-            Some(h) if crate::stack::mark() == guard.start && h.stack.is_empty() => {}
-            Some(h) => publish(h, guard.start),
-            None => {
-                let entry = Entry {
-                    id: core.id,
-                    parent: core.parent,
-                    generation: core.generation,
-                    site: core.site,
-                    scope: None,
-                    blocking: false,
-                    polls: 1,
-                };
-                core.header = Some(register_pending(entry, name, guard.start));
+    core.end(polling, out.is_pending(), name);
+    out
+}
+
+/// A poll of a task under way: begun by [`TaskCore::begin`], finished by [`TaskCore::end`]. If
+/// the poll panics, dropping it restores the thread's previous task and context.
+pub(crate) struct Polling {
+    prev_task: u64,
+    prev_registered: bool,
+    /// Length of the pending path when the poll began: the task's entries follow.
+    pub(crate) start: usize,
+    /// Whether the task's context was installed (the thread's is saved in `Current`).
+    swapped: bool,
+    /// Until [`TaskCore::end`].
+    active: bool,
+}
+
+impl TaskCore {
+    /// The waker to poll with instead of the executor's: only a task watched by a leak check
+    /// lends its future the tracking waker (see `WakeTracker`); the others cost nothing on
+    /// wake-ups.
+    #[inline]
+    pub(crate) fn tracking_waker(&self) -> Option<&Waker> {
+        let wake = self.header.as_ref()?.waker.as_ref()?;
+        Some(&wake.waker)
+    }
+
+    /// Whether this task is tracked (it was not spawned while tracking was off).
+    #[inline]
+    pub(crate) fn is_tracked(&self) -> bool {
+        self.id != 0
+    }
+
+    /// Makes the task the thread's current one for a poll (`executor`: the waker the executor
+    /// polls it with).
+    #[inline(always)]
+    pub(crate) fn begin(&mut self, executor: &Waker) -> Polling {
+        let registered = self.header.is_some();
+        let (prev_task, prev_registered, start, rich) = FAST.with(|f| {
+            f.generation.set(f.generation.get().wrapping_add(1));
+            (
+                f.task.replace(self.id),
+                f.registered.replace(registered),
+                f.len.get(),
+                f.rich.get(),
+            )
+        });
+        let swapped = rich || !self.ctx.is_empty();
+        if swapped {
+            swap_in(&mut self.ctx);
+        }
+        if let Some(h) = &self.header {
+            // Only this poller writes these, so a load and a store are enough (no
+            // read-modify-write).
+            h.polls
+                .store(h.polls.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+            h.state.store(RUNNING, Ordering::Relaxed);
+            if let Some(w) = &h.waker {
+                w.tracker.refresh(executor);
             }
         }
+        Polling {
+            prev_task,
+            prev_registered,
+            start,
+            swapped,
+            active: true,
+        }
     }
-    if let Some(h) = &core.header {
-        h.state.store(IDLE, Ordering::Relaxed);
+
+    /// Ends a poll begun by [`begin`](Self::begin): registers the task at its first suspension,
+    /// publishes where it waits, and gives the thread its previous task and context back.
+    #[inline(always)]
+    pub(crate) fn end(&mut self, mut polling: Polling, pending: bool, name: impl FnOnce() -> Name) {
+        let start = polling.start;
+        if pending {
+            match &self.header {
+                // Nothing pushed and nothing published: the common poll of a task that waits
+                // outside `#[track]` code.
+                Some(h) if crate::stack::mark() == start && h.stack.is_empty() => {}
+                Some(h) => publish(h, start),
+                None => {
+                    let entry = Entry {
+                        id: self.id,
+                        parent: self.parent,
+                        generation: self.generation,
+                        site: self.site,
+                        scope: None,
+                        blocking: false,
+                        polls: 1,
+                    };
+                    self.header = Some(register_pending(entry, name, start));
+                }
+            }
+        }
+        if let Some(h) = &self.header {
+            h.state.store(IDLE, Ordering::Relaxed);
+        }
+        if polling.leave() {
+            swap_out(&mut self.ctx, polling.swapped);
+        }
+        polling.active = false;
     }
-    drop(guard);
-    out
+}
+
+impl Polling {
+    /// Gives the thread its previous task back and cuts the pending path; true when the
+    /// contexts must be swapped back too.
+    #[inline(always)]
+    fn leave(&self) -> bool {
+        let (len, rich) = FAST.with(|f| {
+            f.task.set(self.prev_task);
+            f.registered.set(self.prev_registered);
+            (f.len.get(), f.rich.get())
+        });
+        if len > self.start {
+            crate::stack::truncate_path(self.start);
+        }
+        rich || self.swapped
+    }
+}
+
+impl Drop for Polling {
+    /// After a poll that panicked: the thread gets its previous task and context back (the
+    /// task is done for, its context with it).
+    #[inline(always)]
+    fn drop(&mut self) {
+        if self.active && self.leave() {
+            swap_out(&mut Inherit::default(), self.swapped);
+        }
+    }
+}
+
+/// Installs a task's context as the thread's, saving the thread's.
+#[cold]
+fn swap_in(ctx: &mut Inherit) {
+    CURRENT.with_borrow_mut(|c| {
+        let prev = std::mem::replace(&mut c.ctx, std::mem::take(ctx));
+        c.saved.push(prev);
+        c.sync();
+    });
+}
+
+/// Takes the task's context back into `ctx` and reinstalls the thread's (saved by `swap_in` if
+/// `saved`; display labels only live during an unregistered task's poll).
+#[cold]
+fn swap_out(ctx: &mut Inherit, saved: bool) {
+    CURRENT.with_borrow_mut(|c| {
+        c.display = None;
+        let prev = if saved { c.saved.pop() } else { None };
+        *ctx = std::mem::replace(&mut c.ctx, prev.unwrap_or(Inherit::NONE));
+        c.sync();
+    });
 }
 
 /// Publishes the entries pushed since `start` as the task's stack.
@@ -404,88 +518,6 @@ impl Entry {
         });
         registry::insert(header.clone());
         header
-    }
-}
-
-/// Makes a task the thread's current one for the duration of a poll, and restores the previous
-/// one afterwards, also when the poll panics. A task without labels or leak-check scope, polled
-/// where none is set, only touches [`FAST`].
-struct TaskGuard<'a> {
-    prev_task: u64,
-    start: usize,
-    /// The task's context, swapped with the thread's while it is polled (then holding the
-    /// thread's): only when either is set.
-    ctx: Option<&'a mut Inherit>,
-    prev_registered: bool,
-}
-
-impl<'a> TaskGuard<'a> {
-    #[inline]
-    fn enter(task: u64, ctx: &'a mut Inherit, registered: bool) -> Self {
-        let (prev_task, prev_registered, start, rich) = FAST.with(|f| {
-            f.generation.set(f.generation.get().wrapping_add(1));
-            (
-                f.task.replace(task),
-                f.registered.replace(registered),
-                f.len.get(),
-                f.rich.get(),
-            )
-        });
-        let ctx = if rich || !ctx.is_empty() {
-            swap_ctx(ctx);
-            Some(ctx)
-        } else {
-            None
-        };
-        TaskGuard {
-            prev_task,
-            start,
-            ctx,
-            prev_registered,
-        }
-    }
-}
-
-/// Swaps the thread's context with a task's (display labels belong to the thread's side: they
-/// are only set while an unregistered task is polled, and consumed or dropped by its poll).
-#[cold]
-fn swap_ctx(ctx: &mut Inherit) {
-    CURRENT.with_borrow_mut(|c| {
-        std::mem::swap(&mut c.ctx, ctx);
-        c.sync();
-    });
-}
-
-impl Drop for TaskGuard<'_> {
-    #[inline]
-    fn drop(&mut self) {
-        let (len, rich) = FAST.with(|f| {
-            f.task.set(self.prev_task);
-            f.registered.set(self.prev_registered);
-            (f.len.get(), f.rich.get())
-        });
-        if len > self.start {
-            crate::stack::truncate_path(self.start);
-        }
-        if rich || self.ctx.is_some() {
-            self.leave_slow();
-        }
-    }
-}
-
-impl TaskGuard<'_> {
-    #[cold]
-    fn leave_slow(&mut self) {
-        CURRENT.with_borrow_mut(|c| {
-            c.display = None;
-            match self.ctx.as_deref_mut() {
-                Some(ctx) => std::mem::swap(&mut c.ctx, ctx),
-                // The poll left a context behind (scopes it entered should have exited): it is
-                // the task's, but the task keeps no context, so it is dropped.
-                None => c.ctx = Inherit::NONE,
-            }
-            c.sync();
-        });
     }
 }
 
@@ -575,17 +607,12 @@ where
         core.register(Name::Type(std::any::type_name::<F>()), labels, true);
     }
     move || {
-        if core.id == 0 {
+        if !core.is_tracked() {
             return f();
         }
-        let registered = core.header.is_some();
-        let guard = TaskGuard::enter(core.id, &mut core.ctx, registered);
-        if let Some(h) = &core.header {
-            h.polls.store(1, Ordering::Relaxed);
-            h.state.store(RUNNING, Ordering::Relaxed);
-        }
+        let polling = core.begin(Waker::noop());
         let out = f();
-        drop(guard);
+        core.end(polling, false, || Name::Type(""));
         drop(core);
         out
     }
