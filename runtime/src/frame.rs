@@ -87,9 +87,17 @@ impl<F: Future> Future for Framed<F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let (task, start) = FAST.with(|f| (f.task.get(), f.len.get()));
         let this = self.project();
-        // The common case: inside a task, no labels.
-        let plain =
-            task != 0 && matches!(this.mode, Mode::Nested(_)) && this.site.labels().is_empty();
+        let plain = match this.mode {
+            // The common case: inside a task, no labels.
+            Mode::Nested(_) if task != 0 => this.site.labels().is_empty(),
+            // Switched off: decided on the first poll, here rather than in a call.
+            Mode::Nested(_) if !crate::enabled::enabled() => {
+                *this.mode = Mode::Off;
+                true
+            }
+            Mode::Off => true,
+            Mode::Nested(_) | Mode::Cold(_) => false,
+        };
         if plain {
             let out = this.fut.poll(cx);
             if let Mode::Nested(pushed) = this.mode {
