@@ -7,7 +7,6 @@
 //! once, so a leak report or a stuck closure shows even before (or without) a first suspension.
 
 use std::borrow::Cow;
-use std::cell::RefCell;
 use std::future::Future;
 use std::panic::Location;
 use std::pin::Pin;
@@ -187,8 +186,8 @@ impl TaskCore {
 
     /// Creates and inserts the registry entry before the first poll.
     fn register(&mut self, name: Name, labels: Option<LabelSet>, blocking: bool) {
-        // Before the first poll: the executor's waker comes with it (see `refresh`).
-        let waker = (!blocking).then(|| Box::new(TaskWaker::new(Waker::noop())));
+        // The executor's waker comes with the first poll (see `refresh`).
+        let waker = (!blocking).then(|| Box::new(TaskWaker::new()));
         let entry = Entry {
             id: self.id,
             parent: self.parent,
@@ -207,12 +206,8 @@ impl Drop for TaskCore {
         if self.id == 0 {
             return;
         }
-        if let Some(mut header) = self.header.take() {
+        if let Some(header) = self.header.take() {
             registry::remove(header.id);
-            // Takes the tracker back from the entry, so that it can be reused.
-            if let Some(wake) = Arc::get_mut(&mut header).and_then(|h| h.waker.take()) {
-                wake.recycle();
-            }
         }
         registry::completed();
         if let Some(scope) = &self.ctx.scope {
@@ -622,17 +617,11 @@ where
 /// waker and lets [`Header::lost_waker`] count how many clones of it are still held, so that a
 /// check can report a task nothing can ever wake at once instead of waiting out its grace.
 /// Other tasks are polled with the executor's own waker: forwarding costs every wake-up two
-/// more atomic read-modify-writes, over budget for an always-on profiler. One per watched task,
-/// taken from a per-thread pool and returned when the task ends.
+/// more atomic read-modify-writes, over budget for an always-on profiler.
 #[derive(Default)]
 pub(crate) struct WakeTracker {
-    /// The executor's waker at the first poll, written only while the tracker is not shared yet
-    /// (tokio gives a task the same waker at every poll).
-    executor: Option<Waker>,
-    /// For executors that change a task's waker between polls (and tasks registered before
-    /// their first poll): the latest one, used once `changed` is set.
-    latest: Mutex<Option<Waker>>,
-    changed: AtomicBool,
+    /// The executor's waker, from the latest poll.
+    executor: Mutex<Option<Waker>>,
     /// Set by a wake, cleared when a poll starts: a woken task is not lost even if it holds no
     /// waker clone.
     woken: AtomicBool,
@@ -640,27 +629,13 @@ pub(crate) struct WakeTracker {
 
 impl WakeTracker {
     /// Called at the start of every poll with the executor's waker.
-    #[inline]
     fn refresh(&self, executor: &Waker) {
         self.woken.store(false, Ordering::Relaxed);
-        if !self.changed.load(Ordering::Relaxed)
-            && self
-                .executor
-                .as_ref()
-                .is_some_and(|w| w.will_wake(executor))
-        {
-            return;
+        let mut current = self.executor.lock().unwrap_or_else(|p| p.into_inner());
+        // tokio hands a task the same waker every time; other executors may not.
+        if !current.as_ref().is_some_and(|w| w.will_wake(executor)) {
+            *current = Some(executor.clone());
         }
-        self.refresh_slow(executor);
-    }
-
-    #[cold]
-    fn refresh_slow(&self, executor: &Waker) {
-        let mut latest = self.latest.lock().unwrap_or_else(|p| p.into_inner());
-        if !latest.as_ref().is_some_and(|w| w.will_wake(executor)) {
-            *latest = Some(executor.clone());
-        }
-        self.changed.store(true, Ordering::Release);
     }
 }
 
@@ -669,15 +644,10 @@ impl Wake for WakeTracker {
         self.wake_by_ref();
     }
 
-    #[inline]
     fn wake_by_ref(self: &Arc<Self>) {
         self.woken.store(true, Ordering::Release);
-        if !self.changed.load(Ordering::Acquire) {
-            if let Some(w) = &self.executor {
-                w.wake_by_ref();
-            }
-        } else if let Some(w) = &*self.latest.lock().unwrap_or_else(|p| p.into_inner()) {
-            // tokio's wake only schedules the task; it never re-enters this waker.
+        // tokio's wake only schedules the task; it never re-enters this waker.
+        if let Some(w) = &*self.executor.lock().unwrap_or_else(|p| p.into_inner()) {
             w.wake_by_ref();
         }
     }
@@ -689,46 +659,12 @@ pub(crate) struct TaskWaker {
     waker: Waker,
 }
 
-thread_local! {
-    /// Trackers of ended tasks, reused by the next tasks polled on this thread.
-    static POOL: RefCell<Vec<Arc<WakeTracker>>> = const { RefCell::new(Vec::new()) };
-}
-
 impl TaskWaker {
-    /// A tracker forwarding to `executor`.
-    fn new(executor: &Waker) -> Self {
-        let mut tracker = POOL
-            .try_with(|p| p.borrow_mut().pop())
-            .ok()
-            .flatten()
-            .unwrap_or_default();
-        if let Some(t) = Arc::get_mut(&mut tracker) {
-            t.executor = Some(executor.clone());
-        } else {
-            tracker.refresh_slow(executor);
-        }
+    fn new() -> Self {
+        let tracker = Arc::new(WakeTracker::default());
         Self {
             waker: Waker::from(tracker.clone()),
             tracker,
         }
-    }
-
-    /// Returns the tracker to the pool if nothing else holds it.
-    fn recycle(self) {
-        let TaskWaker { mut tracker, waker } = self;
-        drop(waker);
-        let Some(t) = Arc::get_mut(&mut tracker) else {
-            return;
-        };
-        t.executor = None;
-        *t.latest.get_mut().unwrap_or_else(|p| p.into_inner()) = None;
-        *t.changed.get_mut() = false;
-        *t.woken.get_mut() = false;
-        let _ = POOL.try_with(|p| {
-            let mut pool = p.borrow_mut();
-            if pool.len() < 64 {
-                pool.push(tracker);
-            }
-        });
     }
 }
