@@ -307,9 +307,6 @@ const SPILL: usize = 60;
 pub(crate) struct StackCell {
     seq: AtomicU32,
     len: AtomicU32,
-    /// Hash of the published entries, kept by the writer so that republishing the same deep
-    /// stack (every poll of a task parked in the same place) writes nothing.
-    hash: AtomicU64,
     inline: [AtomicU64; INLINE],
     /// Entries past [`INLINE`], for the tasks that ever need them.
     spill: OnceLock<Box<[AtomicU64]>>,
@@ -320,7 +317,6 @@ impl StackCell {
         Self {
             seq: AtomicU32::new(0),
             len: AtomicU32::new(0),
-            hash: AtomicU64::new(0),
             inline: [const { AtomicU64::new(0) }; INLINE],
             spill: OnceLock::new(),
         }
@@ -335,11 +331,11 @@ impl StackCell {
     /// True when `entries` equals what is published (only the writer calls this).
     fn same(&self, entries: &[Entry]) -> bool {
         let len = self.len.load(Ordering::Relaxed) as usize;
+        let spill = self.spill.get().into_iter().flat_map(|s| s.iter());
         len == entries.len()
-            && len <= INLINE
             && entries
                 .iter()
-                .zip(&self.inline)
+                .zip(self.inline.iter().chain(spill))
                 .all(|(e, a)| *e == a.load(Ordering::Relaxed))
     }
 
@@ -359,16 +355,6 @@ impl StackCell {
         if self.same(entries) {
             return;
         }
-        let hash = entries.iter().fold(entries.len() as u64, |h, e| {
-            (h.rotate_left(5) ^ e).wrapping_mul(0x517c_c1b7_2722_0a95)
-        });
-        if entries.len() > INLINE
-            && self.len.load(Ordering::Relaxed) as usize == entries.len()
-            && self.hash.load(Ordering::Relaxed) == hash
-        {
-            return;
-        }
-        self.hash.store(hash, Ordering::Relaxed);
         let rest = entries.get(INLINE..).unwrap_or(&[]);
         let spill = (!rest.is_empty()).then(|| {
             self.spill

@@ -188,16 +188,21 @@ impl TaskCore {
     fn register(&mut self, name: Name, labels: Option<LabelSet>, blocking: bool) {
         // The executor's waker comes with the first poll (see `refresh`).
         let waker = (!blocking).then(|| Box::new(TaskWaker::new()));
-        let entry = Entry {
+        let entry = self.entry(self.ctx.scope.clone(), blocking, 0);
+        self.header = Some(entry.register(name, labels, waker));
+    }
+
+    /// What its registry entry is made from.
+    fn entry(&self, scope: Option<Arc<Scope>>, blocking: bool, polls: u64) -> Entry {
+        Entry {
             id: self.id,
             parent: self.parent,
             generation: self.generation,
             site: self.site,
-            scope: self.ctx.scope.clone(),
+            scope,
             blocking,
-            polls: 0,
-        };
-        self.header = Some(entry.register(name, labels, waker));
+            polls,
+        }
     }
 }
 
@@ -381,15 +386,8 @@ impl TaskCore {
                 Some(h) if crate::stack::mark() == start && h.stack.is_empty() => {}
                 Some(h) => publish(h, start),
                 None => {
-                    let entry = Entry {
-                        id: self.id,
-                        parent: self.parent,
-                        generation: self.generation,
-                        site: self.site,
-                        scope: None,
-                        blocking: false,
-                        polls: 1,
-                    };
+                    // The scope is in the thread-local context until the poll ends.
+                    let entry = self.entry(None, false, 1);
                     self.header = Some(register_pending(entry, name, start));
                 }
             }
@@ -607,7 +605,8 @@ where
         }
         let polling = core.begin(Waker::noop());
         let out = f();
-        core.end(polling, false, || Name::Type(""));
+        // Never pending, and registered already: the name is not asked for.
+        core.end(polling, false, || Name::Type(std::any::type_name::<F>()));
         drop(core);
         out
     }
