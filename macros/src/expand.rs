@@ -5,8 +5,8 @@ use quote::{ToTokens, quote, quote_spanned};
 use syn::ext::IdentExt;
 use syn::visit_mut::{self, VisitMut};
 use syn::{
-    AttrStyle, Error, Ident, Item, ItemFn, LitStr, ReturnType, Signature, Stmt, TraitItemFn, Type,
-    TypeInfer,
+    AttrStyle, Attribute, Error, FnArg, Ident, Item, ItemFn, LitStr, Pat, PatIdent, ReturnType,
+    Signature, Stmt, TraitItemFn, Type, TypeInfer,
 };
 
 use crate::args::Args;
@@ -98,16 +98,22 @@ fn expand(args: &Args, func: ItemFn) -> TokenStream {
         rewriter.visit_stmt_mut(stmt);
     }
     let imports = rewriter.imports();
-    let body = if is_async {
-        framed_body(args, &sig, &stmts)
-    } else {
-        quote!(#(#stmts)*)
-    };
-
     let outer = attrs.iter().filter(|a| matches!(a.style, AttrStyle::Outer));
     let inner = attrs
         .iter()
         .filter(|a| matches!(a.style, AttrStyle::Inner(_)));
+    let (sig, body) = if is_async && returns_future(&sig, &attrs) {
+        let output = sig.output.clone();
+        let (sig, rebind) = future_sig(sig);
+        let body = framed_body(args, &sig, &output, Some(&rebind), &stmts);
+        (sig, body)
+    } else if is_async {
+        let body = framed_body(args, &sig, &sig.output, None, &stmts);
+        (sig, body)
+    } else {
+        (sig, quote!(#(#stmts)*))
+    };
+
     let mut tokens = quote!(#(#outer)* #vis #sig);
     block.brace_token.surround(&mut tokens, |tokens| {
         // `#![..]` stays first in the fn body, where it applies to all of it.
@@ -116,8 +122,157 @@ fn expand(args: &Args, func: ItemFn) -> TokenStream {
     tokens
 }
 
-/// The body of a tracked `async fn`: its future, wrapped in a `Framed` frame.
-fn framed_body(args: &Args, sig: &Signature, stmts: &[Stmt]) -> TokenStream {
+/// Whether the `async fn` can become a `fn` returning its frame: one state machine per call
+/// instead of two (an `async fn` awaiting a frame around an `async` block), which halves what a
+/// frame costs. Not when another attribute follows that may need the `async` (`#[tokio::main]`,
+/// `#[instrument]`, ...), nor for an `unsafe` fn, whose body must stay an unsafe context.
+fn returns_future(sig: &Signature, attrs: &[Attribute]) -> bool {
+    const INERT: &[&str] = &[
+        "doc",
+        "inline",
+        "cold",
+        "allow",
+        "warn",
+        "deny",
+        "forbid",
+        "expect",
+        "must_use",
+        "deprecated",
+        "cfg",
+    ];
+    let inert = |attr: &Attribute| {
+        let path = attr.path();
+        match path.segments.first() {
+            Some(first) if path.segments.len() > 1 => {
+                ["rustfmt", "clippy", "diagnostic"].contains(&first.ident.to_string().as_str())
+            }
+            Some(first) => INERT.contains(&first.ident.to_string().as_str()),
+            None => false,
+        }
+    };
+    sig.unsafety.is_none() && attrs.iter().all(inert)
+}
+
+/// `async fn f(PAT: T) -> R` becomes `fn f(ARG: T) -> impl Future<Output = R>`, and the
+/// statements that move every argument into the future, as the `async fn` did: arguments live
+/// until the future completes, and drop in the same order. Arguments with patterns other than
+/// a plain name get a name in the signature and are destructured inside the future.
+///
+/// The `impl` token is ours, so the edition-2024 capture rules apply whatever edition the user's
+/// crate has: like the `async fn`'s future, the returned one captures every lifetime in scope.
+/// This test compiles as an edition-2021 crate, where a written `-> impl Future` would not
+/// capture the elided lifetimes:
+///
+/// ```edition2021
+/// struct Store(String);
+///
+/// impl Store {
+///     #[taskprof::track]
+///     async fn get(&self, suffix: &str) -> String {
+///         tokio::task::yield_now().await;
+///         format!("{}{suffix}", self.0)
+///     }
+///
+///     #[taskprof::track]
+///     async fn pick<'a>(&'a self, other: &'a str) -> &'a str {
+///         if other.is_empty() { &self.0 } else { other }
+///     }
+/// }
+///
+/// #[taskprof::track]
+/// async fn first_word(text: &str) -> &str {
+///     tokio::task::yield_now().await;
+///     text.split(' ').next().unwrap_or(text)
+/// }
+///
+/// #[taskprof::track]
+/// async fn shown(text: &str) -> impl std::fmt::Display + '_ {
+///     text
+/// }
+///
+/// #[taskprof::track]
+/// async fn depth(n: u32) -> u32 {
+///     if n == 0 { 0 } else { Box::pin(depth(n - 1)).await + 1 }
+/// }
+///
+/// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+/// rt.block_on(async {
+///     let store = Store("ab".to_owned());
+///     let text = String::from("hello world");
+///     assert_eq!(store.get("c").await, "abc");
+///     assert_eq!(store.pick("").await, "ab");
+///     assert_eq!(first_word(&text).await, "hello");
+///     assert_eq!(shown(&text).await.to_string(), "hello world");
+///     assert_eq!(depth(5).await, 5);
+/// });
+/// ```
+fn future_sig(mut sig: Signature) -> (Signature, TokenStream) {
+    sig.asyncness = None;
+    let output = match &sig.output {
+        ReturnType::Default => quote!(()),
+        ReturnType::Type(_, ty) => ty.to_token_stream(),
+    };
+    sig.output = syn::parse_quote!(-> impl ::core::future::Future<Output = #output>);
+    let mut rebind = TokenStream::new();
+    for (i, input) in sig.inputs.iter_mut().enumerate() {
+        match input {
+            // `self` can't be rebound; mentioning it moves it into the future.
+            FnArg::Receiver(receiver) => {
+                if receiver.reference.is_none() {
+                    rebind.extend(quote!(let _ = &self;));
+                }
+            }
+            FnArg::Typed(arg) => {
+                let attrs = &arg.attrs;
+                match &mut *arg.pat {
+                    Pat::Ident(PatIdent {
+                        by_ref: None,
+                        mutability,
+                        ident,
+                        subpat: None,
+                        ..
+                    }) => {
+                        let mutability = mutability.take();
+                        rebind.extend(quote! {
+                            #(#attrs)*
+                            #[allow(clippy::redundant_locals)]
+                            let #mutability #ident = #ident;
+                        });
+                    }
+                    pat => {
+                        let name = Ident::new(&format!("__taskprof_arg{i}"), Span::mixed_site());
+                        let pat = std::mem::replace(
+                            pat,
+                            Pat::Ident(PatIdent {
+                                attrs: Vec::new(),
+                                by_ref: None,
+                                mutability: None,
+                                ident: name.clone(),
+                                subpat: None,
+                            }),
+                        );
+                        rebind.extend(quote! {
+                            let #name = #name;
+                            #(#attrs)*
+                            let #pat = #name;
+                        });
+                    }
+                }
+            }
+        }
+    }
+    (sig, rebind)
+}
+
+/// The body of a tracked `async fn` returning `output`: its future, wrapped in a `Framed` frame.
+/// With `rebind` (see [`future_sig`]) the frame is returned, else awaited in the `async fn`.
+fn framed_body(
+    args: &Args,
+    sig: &Signature,
+    output: &ReturnType,
+    rebind: Option<&TokenStream>,
+    stmts: &[Stmt],
+) -> TokenStream {
     let ident = &sig.ident;
     let name = LitStr::new(&ident.unraw().to_string(), ident.span());
     // Spanned at the fn name, `Location::caller()` in a static is the definition site.
@@ -135,7 +290,11 @@ fn framed_body(args: &Args, sig: &Signature, stmts: &[Stmt]) -> TokenStream {
         },
         None => quote!(::core::option::Option::None),
     };
-    let fake_return = fake_return(&sig.output);
+    let fake_return = fake_return(output);
+    let await_it = match rebind {
+        Some(_) => TokenStream::new(),
+        None => quote!(.await),
+    };
     let fut = Ident::new("__taskprof_fut", Span::mixed_site());
     quote! {
         static __TASKPROF_FN: ::taskprof::__private::FnSite = ::taskprof::__private::FnSite::new(
@@ -153,11 +312,12 @@ fn framed_body(args: &Args, sig: &Signature, stmts: &[Stmt]) -> TokenStream {
         // `.await` (clippy's deny-by-default `async_yields_async`).
         #[allow(clippy::async_yields_async)]
         let #fut = async move {
+            #rebind
             #fake_return
             // Fresh braces: re-emitting the user's block would trip `unused_braces`.
             { #(#stmts)* }
         };
-        ::taskprof::__private::Framed::new(&__TASKPROF_FN, #fut).await
+        ::taskprof::__private::Framed::new(&__TASKPROF_FN, #fut) #await_it
     }
 }
 

@@ -33,7 +33,14 @@ use proc_macro::TokenStream;
 /// On a non-`async` fn (say a `fn main` that builds a runtime) only the spawn calls are
 /// rewritten.
 ///
-/// Only the body changes: the signature, attributes and visibility stay as written.
+/// Attributes, visibility, name, generics and argument types stay as written. An `async fn`
+/// becomes a `fn` returning `impl Future<Output = ..>` whose future is the frame around the
+/// body: one state machine per call, as the `async fn` had (an `async fn` awaiting a wrapped
+/// `async` block would be two, and cost twice as much per call). The future captures every
+/// lifetime in scope and moves every argument in, so it borrows, lives and drops arguments
+/// exactly as the `async fn`'s did, in any edition. An `async fn` that another attribute macro
+/// still has to see as `async` (`#[tokio::main]`, `#[instrument]`, ... written after
+/// `#[track]`), or an `async unsafe fn`, stays `async` and awaits its frame.
 ///
 /// # Arguments
 ///
@@ -59,11 +66,13 @@ use proc_macro::TokenStream;
 /// # Expands roughly to
 ///
 /// ```text
-/// async fn load(&self, id: u64) -> Result<Row, DbError> {
+/// fn load(&self, id: u64) -> impl Future<Output = Result<Row, DbError>> {
 ///     static __TASKPROF_FN: FnSite = FnSite::new(
 ///         "load", module_path!(), /* location of `load` */, None, &[("kind", "db")],
 ///     );
+///     Framed::<()>::label(&__TASKPROF_FN, Some(type_name::<Self>));
 ///     let fut = async move {
+///         let id = id; // every argument moves in, as into an `async fn`'s future
 ///         // Fixes the block's output type, so `?` and coercions work as in the fn.
 ///         if false { let r: Result<Row, DbError> = loop {}; return r; }
 ///         {
@@ -77,7 +86,7 @@ use proc_macro::TokenStream;
 ///             Ok(row)
 ///         }
 ///     };
-///     Framed::new(&__TASKPROF_FN, Some(type_name::<Self>), fut).await
+///     Framed::new(&__TASKPROF_FN, fut)
 /// }
 /// ```
 ///

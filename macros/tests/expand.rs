@@ -6,6 +6,7 @@
 
 use std::future::Future;
 use std::panic::Location;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use taskprof::{Frame, Snapshot, TaskInfo};
@@ -222,4 +223,75 @@ async fn label_arguments_reach_spawned_tasks() {
     assert_eq!(labels, [("kind", "expand-test"), ("team.name", "core")]);
     tx.send(0).unwrap();
     assert_eq!(handle.await.unwrap(), 0);
+}
+
+/// Records its name in a shared log when dropped.
+struct Guard(&'static str, Arc<Mutex<Vec<&'static str>>>);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        self.1.lock().unwrap().push(self.0);
+    }
+}
+
+type Log = Arc<Mutex<Vec<&'static str>>>;
+
+/// Unused arguments, `_` and destructured ones included, live as long as the future.
+#[taskprof::track]
+async fn hold(_a: Guard, _: Guard, (_c, _): (Guard, Guard), log: Log) {
+    tokio::task::yield_now().await;
+    log.lock().unwrap().push("body");
+}
+
+async fn hold_untracked(_a: Guard, _: Guard, (_c, _): (Guard, Guard), log: Log) {
+    tokio::task::yield_now().await;
+    log.lock().unwrap().push("body");
+}
+
+struct Owner(Log);
+
+impl Owner {
+    #[taskprof::track]
+    async fn consume(self, _arg: Guard) {
+        tokio::task::yield_now().await;
+        self.0.lock().unwrap().push("body");
+    }
+}
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        self.0.lock().unwrap().push("self");
+    }
+}
+
+#[tokio::test]
+async fn arguments_live_until_the_future_completes_and_drop_as_in_an_async_fn() {
+    let run = |tracked: bool| async move {
+        let log = Log::default();
+        let g = |name| Guard(name, log.clone());
+        let args = (g("a"), g("b"), (g("c"), g("d")), log.clone());
+        if tracked {
+            let fut = hold(args.0, args.1, args.2, args.3);
+            assert!(
+                log.lock().unwrap().is_empty(),
+                "dropped before the first poll"
+            );
+            fut.await;
+        } else {
+            hold_untracked(args.0, args.1, args.2, args.3).await;
+        }
+        log.lock().unwrap().clone()
+    };
+    let tracked = run(true).await;
+    assert_eq!(tracked, run(false).await);
+    assert_eq!(tracked[0], "body");
+
+    let log = Log::default();
+    let fut = Owner(log.clone()).consume(Guard("arg", log.clone()));
+    assert!(
+        log.lock().unwrap().is_empty(),
+        "dropped before the first poll"
+    );
+    fut.await;
+    assert_eq!(log.lock().unwrap()[0], "body");
 }

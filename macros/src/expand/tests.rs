@@ -33,7 +33,8 @@ fn async_fn_becomes_a_frame() {
         },
     );
     let expected_head = squash(
-        "#[inline] pub async fn load(&self, id: u64) -> Result<Row, E> { #![allow(unused)] \
+        "#[inline] pub fn load(&self, id: u64) -> impl ::core::future::Future<Output = \
+         Result<Row, E>> { #![allow(unused)] \
          #[allow(unused_imports)] use ::taskprof::__private::{HttpProbe as _, \
          HttpExecProbe as _, NoHttpProbe as _, PassthroughKind as _}; \
          static __TASKPROF_FN: ::taskprof::__private::FnSite = \
@@ -74,8 +75,9 @@ fn async_fn_becomes_a_frame() {
         1,
         "{out}"
     );
+    // One state machine: the fn returns the frame around the body's `async` block.
     assert!(out.ends_with(&squash(
-        "::taskprof::__private::Framed::new(&__TASKPROF_FN, __taskprof_fut).await }"
+        "::taskprof::__private::Framed::new(&__TASKPROF_FN, __taskprof_fut) }"
     )));
     // The user's statements sit in fresh braces after the fake return.
     assert_eq!(count(&out, "return __taskprof_r; } { let row ="), 1);
@@ -130,7 +132,8 @@ fn fake_return_erases_impl_trait_and_skips_never() {
     assert_eq!(
         count(
             &out,
-            "async fn f(x: impl Display) -> Box<impl Display + Send>"
+            "fn f(x: impl Display) -> impl ::core::future::Future<Output = \
+             Box<impl Display + Send>>"
         ),
         1
     );
@@ -144,6 +147,70 @@ fn fake_return_erases_impl_trait_and_skips_never() {
         ),
     );
     assert_eq!(count(&out, "__taskprof_r"), 0, "{out}");
+}
+
+#[test]
+fn arguments_move_into_the_future_in_order() {
+    let out = expand(
+        quote!(),
+        quote!(
+            async fn f(self, mut a: u8, (b, c): (u8, u8), #[allow(unused)] _: Guard) {}
+        ),
+    );
+    assert_eq!(
+        count(
+            &out,
+            "fn f(self, a: u8, __taskprof_arg2: (u8, u8), #[allow(unused)] __taskprof_arg3: Guard) \
+             -> impl ::core::future::Future<Output = ()>"
+        ),
+        1,
+        "{out}"
+    );
+    assert_eq!(
+        count(
+            &out,
+            "async move { let _ = &self; #[allow(clippy::redundant_locals)] let mut a = a; \
+             let __taskprof_arg2 = __taskprof_arg2; let (b, c) = __taskprof_arg2; \
+             let __taskprof_arg3 = __taskprof_arg3; #[allow(unused)] let _ = __taskprof_arg3;"
+        ),
+        1,
+        "{out}"
+    );
+}
+
+#[test]
+fn stays_async_under_other_attribute_macros_and_unsafe() {
+    for item in [
+        quote!(
+            #[tokio::main]
+            async fn main() {}
+        ),
+        quote!(
+            #[instrument]
+            async fn f(&self) {}
+        ),
+        quote!(
+            async unsafe fn f() {}
+        ),
+    ] {
+        let out = expand(quote!(), item);
+        assert!(
+            out.contains("asyncfn") || out.contains("asyncunsafefn"),
+            "{out}"
+        );
+        assert!(out.ends_with("__taskprof_fut).await}"), "{out}");
+    }
+    let out = expand(
+        quote!(),
+        quote!(
+            #[doc = "x"]
+            #[inline]
+            #[must_use]
+            #[allow(clippy::x)]
+            async fn f() {}
+        ),
+    );
+    assert_eq!(count(&out, "async fn"), 0, "{out}");
 }
 
 #[test]
