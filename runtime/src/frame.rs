@@ -8,7 +8,7 @@ use std::task::{Context, Poll, Waker};
 use crate::labels::LabelScope;
 use crate::labels::LabelSet;
 use crate::site::{AwaitSite, FnSite};
-use crate::stack::{FAST, Pushed, completed, entry, mark, push};
+use crate::stack::{FAST, Pushed, completed, mark};
 use crate::task::{Name, Polling, TaskCore};
 
 /// How a frame relates to the task polling it.
@@ -229,19 +229,11 @@ fn first_poll(site: &'static FnSite) -> Mode {
     })))
 }
 
-#[inline]
+/// Out of line: one call per suspension, and the frames' own code stays small.
+#[inline(never)]
 fn frame_pending(site: &'static FnSite, start: usize) -> Pushed {
-    if crate::stack::current_task().is_none() {
-        return Pushed::NONE;
-    }
-    let id = site.id();
-    let me = site as *const FnSite as usize;
-    let (len, last_await) = FAST.with(|f| (f.len.get(), f.last_await.get()));
-    // The `.await` this frame is parked on already names the frame: one line, not two.
-    if !(last_await == (me, len) && len > start) {
-        push(entry(id, len.saturating_sub(start)));
-    }
-    Pushed::record(start)
+    let (id, me) = (site.id(), site as *const FnSite as usize);
+    FAST.with(|f| f.frame_pending(id, me, start))
 }
 
 pin_project_lite::pin_project! {
@@ -289,15 +281,8 @@ impl<F: Future> Future for AwaitPoint<F> {
     }
 }
 
-#[inline]
+#[inline(never)]
 fn await_pending(site: &'static AwaitSite, start: usize) -> Pushed {
-    if crate::stack::current_task().is_none() {
-        return Pushed::NONE;
-    }
-    let id = site.id();
-    let func = site.func() as *const FnSite as usize;
-    let len = mark();
-    push(entry(id, len.saturating_sub(start)));
-    FAST.with(|f| f.last_await.set((func, len + 1)));
-    Pushed::record(start)
+    let (id, func) = (site.id(), site.func() as *const FnSite as usize);
+    FAST.with(|f| f.await_pending(id, func, start))
 }

@@ -158,25 +158,61 @@ impl Fast {
         let n = self.len.get();
         match self.path.get(n) {
             Some(slot) => slot.set(e),
-            None => CURRENT.with_borrow_mut(|c| {
-                c.overflow.truncate(n - INLINE_PATH);
-                c.overflow.push(e);
-            }),
+            None => push_overflow(n, e),
         }
         self.len.set(n + 1);
     }
 
     #[inline]
     fn record(&self, start: usize) -> Pushed {
-        match (u16::try_from(start), u16::try_from(self.len.get())) {
-            (Ok(start), Ok(end)) => Pushed {
-                generation: self.generation.get(),
-                start,
-                end,
-            },
-            _ => Pushed::NONE,
+        let end = self.len.get();
+        // `start <= end`: one comparison covers both.
+        if end > usize::from(u16::MAX) {
+            return Pushed::NONE;
+        }
+        Pushed {
+            generation: self.generation.get(),
+            start: start as u16,
+            end: end as u16,
         }
     }
+
+    /// A `#[track]` frame (site `id` at address `me`) whose poll started at path length
+    /// `start` returned `Pending`: pushes its entry, unless the `.await` it is parked on
+    /// already names it (one line, not two). One thread-local access for all of it.
+    #[inline]
+    pub(crate) fn frame_pending(&self, id: u32, me: usize, start: usize) -> Pushed {
+        if self.task.get() == 0 {
+            return Pushed::NONE;
+        }
+        let len = self.len.get();
+        if !(self.last_await.get() == (me, len) && len > start) {
+            self.push(entry(id, len.saturating_sub(start)));
+        }
+        self.record(start)
+    }
+
+    /// A recorded `.await` (site `id`, in the frame at address `func`) returned `Pending`.
+    #[inline]
+    pub(crate) fn await_pending(&self, id: u32, func: usize, start: usize) -> Pushed {
+        if self.task.get() == 0 {
+            return Pushed::NONE;
+        }
+        let len = self.len.get();
+        self.push(entry(id, len.saturating_sub(start)));
+        self.last_await.set((func, len + 1));
+        self.record(start)
+    }
+}
+
+/// Entries past the inline ones: rare, kept out of every frame's code.
+#[cold]
+#[inline(never)]
+fn push_overflow(n: usize, e: Entry) {
+    CURRENT.with_borrow_mut(|c| {
+        c.overflow.truncate(n - INLINE_PATH);
+        c.overflow.push(e);
+    });
 }
 
 /// The pending path from `start` on, for publishing.
