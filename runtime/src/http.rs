@@ -489,7 +489,7 @@ mod hyper_support {
     use std::panic::Location;
     use std::sync::Arc;
 
-    use crate::task::Tracked;
+    use crate::task::{Named, Tracked};
 
     /// A [`hyper::rt::Executor`] that runs every background task hyper spawns (client connection
     /// drivers of `hyper_util`'s legacy `Client`, HTTP/2 streams, server connections) as a tracked
@@ -535,7 +535,7 @@ mod hyper_support {
             if let Some(peer) = &self.peer {
                 labels.push(("peer", peer));
             }
-            let name = Some(Cow::Borrowed("hyper connection"));
+            let name = Named::new(Cow::Borrowed("hyper connection"));
             tokio::spawn(Tracked::with_labels(self.site, name, &labels, fut));
         }
     }

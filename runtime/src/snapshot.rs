@@ -284,7 +284,7 @@ struct Read {
     site: Option<&'static Location<'static>>,
     parent: Option<u64>,
     state: State,
-    created: Instant,
+    created: u64,
     polls: u64,
     blocking: bool,
     labels: Option<Arc<Labels>>,
@@ -307,6 +307,7 @@ pub(crate) fn snapshot_matching(pred: impl Fn(&Header) -> bool) -> Snapshot {
     let mut ids: Vec<u64> = registry.iter().map(|e| *e.key()).collect();
     sort_ids(&mut ids);
     let now = Instant::now();
+    let now_nanos = crate::task::nanos_now();
     let taken = SystemTime::now();
     let mut tasks: Vec<TaskInfo> = Vec::with_capacity(ids.len());
     let mut held = Vec::with_capacity(CHUNK);
@@ -364,7 +365,7 @@ pub(crate) fn snapshot_matching(pred: impl Fn(&Header) -> bool) -> Snapshot {
                 },
                 parent: r.parent,
                 state: r.state,
-                age: now.saturating_duration_since(r.created),
+                age: Duration::from_nanos(now_nanos.saturating_sub(r.created)),
                 polls: r.polls,
                 blocking: r.blocking,
             });
@@ -459,9 +460,9 @@ struct NameCache {
 impl NameCache {
     fn name_of(&mut self, h: &Header) -> Cow<'static, str> {
         match &h.name {
-            Name::Type(t) => match self.last {
-                Some((raw, clean)) if std::ptr::eq(raw, *t) => Cow::Borrowed(clean),
-                _ => {
+            Name::Type(t) => match (self.last, t()) {
+                (Some((raw, clean)), t) if std::ptr::eq(raw, t) => Cow::Borrowed(clean),
+                (_, t) => {
                     let clean = clean_type_name(t);
                     self.last = Some((t, clean));
                     Cow::Borrowed(clean)
@@ -474,9 +475,9 @@ impl NameCache {
 
 fn name_of(h: &Header) -> Cow<'static, str> {
     match &h.name {
-        Name::Given(n) => n.clone(),
+        Name::Given(n) => (**n).clone(),
         Name::Frame(site) => Cow::Borrowed(site.known_label()),
-        Name::Type(t) => Cow::Borrowed(clean_type_name(t)),
+        Name::Type(t) => Cow::Borrowed(clean_type_name(t())),
     }
 }
 

@@ -14,7 +14,7 @@ use crate::task::{Tracked, tracked_blocking};
 #[track_caller]
 #[inline]
 pub fn spawned<F: Future>(fut: F) -> Tracked<F> {
-    Tracked::new(Location::caller(), None, fut)
+    Tracked::new(Location::caller(), fut)
 }
 
 /// `spawn_blocking(f)` → `spawn_blocking(spawned_blocking(f))`.
@@ -76,7 +76,7 @@ impl TrackFuture {
     #[track_caller]
     #[inline]
     pub fn wrap<F: Future>(self, fut: F) -> Tracked<F> {
-        Tracked::new(Location::caller(), None, fut)
+        Tracked::new(Location::caller(), fut)
     }
 }
 

@@ -345,7 +345,7 @@ pub(crate) struct StackCell {
     len: AtomicU32,
     inline: [AtomicU64; INLINE],
     /// Entries past [`INLINE`], for the tasks that ever need them.
-    spill: OnceLock<Box<[AtomicU64]>>,
+    spill: OnceLock<Box<[AtomicU64; SPILL]>>,
 }
 
 impl StackCell {
@@ -394,7 +394,7 @@ impl StackCell {
         let rest = entries.get(INLINE..).unwrap_or(&[]);
         let spill = (!rest.is_empty()).then(|| {
             self.spill
-                .get_or_init(|| (0..SPILL).map(|_| AtomicU64::new(0)).collect())
+                .get_or_init(|| Box::new([const { AtomicU64::new(0) }; SPILL]))
         });
         let s = self.seq.load(Ordering::Relaxed);
         self.seq.store(s.wrapping_add(1), Ordering::Relaxed);

@@ -11,7 +11,7 @@ use std::future::Future;
 use std::panic::Location;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Instant;
 
@@ -26,13 +26,17 @@ pub(crate) const IDLE: u8 = 0;
 pub(crate) const RUNNING: u8 = 1;
 
 /// What a task is called in profiles.
-pub(crate) enum Name {
+///
+/// Every variant is one pointer, so a name takes 16 bytes in every registry entry. (`pub` in a
+/// private module: [`TaskName`] returns it.)
+#[doc(hidden)]
+pub enum Name {
     /// `std::any::type_name` of the spawned future or closure.
-    Type(&'static str),
+    Type(fn() -> &'static str),
     /// A `#[track]` function polled as a task of its own.
     Frame(&'static crate::site::FnSite),
     /// Given to [`spawn_named`].
-    Given(Cow<'static, str>),
+    Given(Box<Cow<'static, str>>),
 }
 
 /// The registry entry of a live task.
@@ -40,8 +44,9 @@ pub(crate) struct Header {
     pub(crate) id: u64,
     /// Id of the tracked task that spawned this one, 0 if none.
     pub(crate) parent: u64,
-    /// When it was registered: at its first suspension, or at spawn for eagerly registered tasks.
-    pub(crate) created: Instant,
+    /// When it was registered (see [`nanos_now`]): at its first suspension, or at spawn for
+    /// eagerly registered tasks.
+    pub(crate) created: u64,
     pub(crate) spawn_site: Option<&'static Location<'static>>,
     pub(crate) name: Name,
     pub(crate) blocking: bool,
@@ -93,6 +98,15 @@ impl Header {
     }
 }
 
+/// The process's clock origin for registry entries: a `u64` of nanoseconds since it is half
+/// the size of an `Instant`.
+static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
+
+/// Nanoseconds since [`EPOCH`].
+pub(crate) fn nanos_now() -> u64 {
+    u64::try_from(EPOCH.elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
 /// Bumped by [`LeakCheck::global`](crate::LeakCheck::global): tasks created before a global
 /// check are its baseline.
 static GENERATION: AtomicU32 = AtomicU32::new(0);
@@ -130,8 +144,9 @@ pub(crate) struct TaskCore {
     parent: u64,
     generation: u32,
     site: Option<&'static Location<'static>>,
-    /// Labels and leak-check scope, moved into the thread-local context around each poll.
-    ctx: Inherit,
+    /// Labels and leak-check scope, moved into the thread-local context around each poll;
+    /// boxed, and only when there are any: most tasks have none.
+    ctx: Option<Box<Inherit>>,
     header: Option<Arc<Header>>,
 }
 
@@ -157,7 +172,7 @@ impl TaskCore {
             parent,
             generation: GENERATION.load(Ordering::Relaxed),
             site,
-            ctx,
+            ctx: (!ctx.is_empty()).then(|| Box::new(ctx)),
             header: None,
         }
     }
@@ -174,21 +189,25 @@ impl TaskCore {
         parent: 0,
         generation: 0,
         site: None,
-        ctx: Inherit::NONE,
+        ctx: None,
         header: None,
     };
 
     /// Tasks inside a leak-check scope (or created while a global check exists) register before
     /// their first poll: a report must list them even if they never ran.
     fn wants_eager(&self) -> bool {
-        self.id != 0 && (self.ctx.scope.is_some() || EAGER.load(Ordering::Relaxed) != 0)
+        self.id != 0 && (self.scope().is_some() || EAGER.load(Ordering::Relaxed) != 0)
+    }
+
+    fn scope(&self) -> Option<&Arc<Scope>> {
+        self.ctx.as_ref()?.scope.as_ref()
     }
 
     /// Creates and inserts the registry entry before the first poll.
     fn register(&mut self, name: Name, labels: Option<LabelSet>, blocking: bool) {
         // The executor's waker comes with the first poll (see `refresh`).
         let waker = (!blocking).then(|| Box::new(TaskWaker::new()));
-        let entry = self.entry(self.ctx.scope.clone(), blocking, 0);
+        let entry = self.entry(self.scope().cloned(), blocking, 0);
         self.header = Some(entry.register(name, labels, waker));
     }
 
@@ -215,7 +234,7 @@ impl Drop for TaskCore {
             registry::remove(header.id);
         }
         registry::completed();
-        if let Some(scope) = &self.ctx.scope {
+        if let Some(scope) = self.scope() {
             scope.exit();
         }
     }
@@ -235,57 +254,84 @@ pin_project_lite::pin_project! {
     /// A spawned future, tracked as a task.
     #[doc(hidden)]
     #[must_use = "futures do nothing unless polled"]
-    pub struct Tracked<F> {
+    pub struct Tracked<F, N = Unnamed> {
         // Declared first so it is dropped first: the entry outlives the future's drop.
         #[pin]
         fut: F,
         core: TaskCore,
-        // Boxed: rare, and every tracked future would carry its size.
-        given: Option<Box<Cow<'static, str>>>,
+        // A type parameter, not an `Option`: most tasks have no name and carry no field for it.
+        name: N,
+    }
+}
+
+/// The name of a spawned task, as its type: [`Unnamed`] (named by its future's type) or
+/// [`Named`].
+#[doc(hidden)]
+pub trait TaskName {
+    /// The name of a task whose future is an `F`.
+    fn name<F>(&self) -> Name;
+}
+
+/// A task named by the type of its future.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Unnamed;
+
+impl TaskName for Unnamed {
+    #[inline]
+    fn name<F>(&self) -> Name {
+        Name::Type(std::any::type_name::<F>)
+    }
+}
+
+/// A task given a name (boxed: one pointer in the task's future).
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct Named(Box<Cow<'static, str>>);
+
+impl Named {
+    pub(crate) fn new(name: Cow<'static, str>) -> Self {
+        Named(Box::new(name))
+    }
+}
+
+impl TaskName for Named {
+    fn name<F>(&self) -> Name {
+        Name::Given(self.0.clone())
     }
 }
 
 impl<F: Future> Tracked<F> {
-    pub(crate) fn new(
-        site: &'static Location<'static>,
-        name: Option<Cow<'static, str>>,
-        fut: F,
-    ) -> Self {
-        Self::with_labels(site, name, &[], fut)
+    pub(crate) fn new(site: &'static Location<'static>, fut: F) -> Self {
+        Self::with_labels(site, Unnamed, &[], fut)
     }
+}
 
-    /// Like `new`, with labels added to the inherited ones.
+impl<F: Future, N: TaskName> Tracked<F, N> {
+    /// A task named `name`, with `labels` added to the inherited ones.
     pub(crate) fn with_labels(
         site: &'static Location<'static>,
-        name: Option<Cow<'static, str>>,
+        name: N,
         labels: &[(&str, &str)],
         fut: F,
     ) -> Self {
         let mut core = TaskCore::new(Some(site), labels);
-        let given = name.map(Box::new);
         if core.wants_eager() {
-            let labels = core.ctx.labels.clone();
-            core.register(Self::name(&given), labels, false);
+            let labels = core.ctx.as_ref().and_then(|c| c.labels.clone());
+            core.register(name.name::<F>(), labels, false);
         }
-        Self { fut, core, given }
-    }
-
-    fn name(given: &Option<Box<Cow<'static, str>>>) -> Name {
-        match given {
-            Some(n) => Name::Given((**n).clone()),
-            None => Name::Type(std::any::type_name::<F>()),
-        }
+        Self { fut, core, name }
     }
 }
 
-impl<F: Future> Future for Tracked<F> {
+impl<F: Future, N: TaskName> Future for Tracked<F, N> {
     type Output = F::Output;
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let given = &*this.given;
-        poll_task(this.core, || Self::name(given), this.fut, cx)
+        let name = &*this.name;
+        poll_task(this.core, || name.name::<F>(), this.fut, cx)
     }
 }
 
@@ -351,7 +397,7 @@ impl TaskCore {
                 f.rich.get(),
             )
         });
-        let swapped = rich || !self.ctx.is_empty();
+        let swapped = rich || self.ctx.is_some();
         if swapped {
             swap_in(&mut self.ctx);
         }
@@ -425,16 +471,18 @@ impl Drop for Polling {
     #[inline(always)]
     fn drop(&mut self) {
         if self.active && self.leave() {
-            swap_out(&mut Inherit::default(), self.swapped);
+            swap_out(&mut None, self.swapped);
         }
     }
 }
 
 /// Installs a task's context as the thread's, saving the thread's.
 #[cold]
-fn swap_in(ctx: &mut Inherit) {
+fn swap_in(ctx: &mut Option<Box<Inherit>>) {
+    // The box stays, empty, for `swap_out` to put the context back in.
+    let mine = ctx.as_deref_mut().map(std::mem::take).unwrap_or_default();
     CURRENT.with_borrow_mut(|c| {
-        let prev = std::mem::replace(&mut c.ctx, std::mem::take(ctx));
+        let prev = std::mem::replace(&mut c.ctx, mine);
         c.saved.push(prev);
         c.sync();
     });
@@ -443,13 +491,19 @@ fn swap_in(ctx: &mut Inherit) {
 /// Takes the task's context back into `ctx` and reinstalls the thread's (saved by `swap_in` if
 /// `saved`; display labels only live during an unregistered task's poll).
 #[cold]
-fn swap_out(ctx: &mut Inherit, saved: bool) {
-    CURRENT.with_borrow_mut(|c| {
+fn swap_out(ctx: &mut Option<Box<Inherit>>, saved: bool) {
+    let taken = CURRENT.with_borrow_mut(|c| {
         c.display = None;
         let prev = if saved { c.saved.pop() } else { None };
-        *ctx = std::mem::replace(&mut c.ctx, prev.unwrap_or(Inherit::NONE));
+        let taken = std::mem::replace(&mut c.ctx, prev.unwrap_or(Inherit::NONE));
         c.sync();
+        taken
     });
+    match ctx {
+        _ if taken.is_empty() => *ctx = None,
+        Some(mine) => **mine = taken,
+        None => *ctx = Some(Box::new(taken)),
+    }
 }
 
 /// Publishes the entries pushed since `start` as the task's stack.
@@ -496,7 +550,7 @@ impl Entry {
         let header = Arc::new(Header {
             id: self.id,
             parent: self.parent,
-            created: Instant::now(),
+            created: nanos_now(),
             spawn_site: self.site,
             name,
             blocking: self.blocking,
@@ -540,7 +594,7 @@ where
         // Switched off: exactly `tokio::spawn`, not even the wrapper's size.
         return tokio::spawn(fut);
     }
-    tokio::spawn(Tracked::new(Location::caller(), None, fut))
+    tokio::spawn(Tracked::new(Location::caller(), fut))
 }
 
 /// Like [`spawn`], with a name shown in profiles instead of the future's type.
@@ -564,7 +618,12 @@ where
     if !crate::enabled::enabled() {
         return tokio::spawn(fut);
     }
-    tokio::spawn(Tracked::new(Location::caller(), Some(name.into()), fut))
+    tokio::spawn(Tracked::with_labels(
+        Location::caller(),
+        Named::new(name.into()),
+        &[],
+        fut,
+    ))
 }
 
 /// Runs a blocking closure on tokio's blocking pool as a tracked task, like
@@ -596,8 +655,8 @@ where
     let mut core = TaskCore::new(Some(site), &[]);
     if core.id != 0 {
         // Registered at once: a closure stuck in its first (and only) run must show.
-        let labels = core.ctx.labels.clone();
-        core.register(Name::Type(std::any::type_name::<F>()), labels, true);
+        let labels = core.ctx.as_ref().and_then(|c| c.labels.clone());
+        core.register(Name::Type(std::any::type_name::<F>), labels, true);
     }
     move || {
         if !core.is_tracked() {
@@ -606,7 +665,7 @@ where
         let polling = core.begin(Waker::noop());
         let out = f();
         // Never pending, and registered already: the name is not asked for.
-        core.end(polling, false, || Name::Type(std::any::type_name::<F>()));
+        core.end(polling, false, || Name::Type(std::any::type_name::<F>));
         drop(core);
         out
     }
