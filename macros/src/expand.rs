@@ -296,6 +296,7 @@ fn framed_body(
         None => quote!(.await),
     };
     let fut = Ident::new("__taskprof_fut", Span::mixed_site());
+    let site_type = Ident::new("__TaskprofFn", Span::mixed_site());
     quote! {
         static __TASKPROF_FN: ::taskprof::__private::FnSite = ::taskprof::__private::FnSite::new(
             #name,
@@ -304,9 +305,17 @@ fn framed_body(
             #name_override,
             &[#(#labels),*],
         );
+        // The site as a zero-sized type: frames carry no pointer to it.
+        struct #site_type;
+        impl ::taskprof::__private::FnSiteOf for #site_type {
+            #[inline]
+            fn site() -> &'static ::taskprof::__private::FnSite {
+                &__TASKPROF_FN
+            }
+        }
         // Before the future is built: a call between building it and moving it into the frame
         // costs a copy of it.
-        ::taskprof::__private::Framed::<()>::label(&__TASKPROF_FN, #type_name);
+        ::taskprof::__private::FnSite::label(&__TASKPROF_FN, #type_name);
         // `async move` captures the arguments (and `self`) under their own names. A fn may
         // return a future (a `JoinHandle`, say): that is the user's intent, not a missing
         // `.await` (clippy's deny-by-default `async_yields_async`).
@@ -317,7 +326,7 @@ fn framed_body(
             // Fresh braces: re-emitting the user's block would trip `unused_braces`.
             { #(#stmts)* }
         };
-        ::taskprof::__private::Framed::new(&__TASKPROF_FN, #fut) #await_it
+        ::taskprof::__private::Framed::new(#site_type, #fut) #await_it
     }
 }
 

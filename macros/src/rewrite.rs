@@ -314,17 +314,27 @@ impl Site {
         }
     }
 
-    /// `::taskprof::__private::await_point({ static S: AwaitSite = ..; &S }, expr)`.
+    /// `::taskprof::__private::await_point({ static S: AwaitSite = ..; struct T; impl
+    /// AwaitSiteOf for T {..}; T }, expr)`: the site as a zero-sized type, so the await point
+    /// carries no pointer to it.
     ///
     /// `expr` stays a direct argument, so its temporaries live exactly as long as before; the
-    /// static is in its own block, so every site can use the same name.
+    /// static and the type are in their own block, so every site can use the same names.
     fn await_point(&self, expr: Expr, start: Span, end: Span) -> ExprCall {
         let location = quote_spanned!(self.span=> ::core::panic::Location::caller());
         let text = LitStr::new(&self.text, Span::call_site());
+        let site_type = Ident::new("__TaskprofAwait", Span::mixed_site());
         let site: Expr = parse_quote! {{
             static __TASKPROF_AWAIT: ::taskprof::__private::AwaitSite =
                 ::taskprof::__private::AwaitSite::new(&__TASKPROF_FN, #location, #text);
-            &__TASKPROF_AWAIT
+            struct #site_type;
+            impl ::taskprof::__private::AwaitSiteOf for #site_type {
+                #[inline]
+                fn site() -> &'static ::taskprof::__private::AwaitSite {
+                    &__TASKPROF_AWAIT
+                }
+            }
+            #site_type
         }};
         ExprCall {
             attrs: Vec::new(),

@@ -7,7 +7,7 @@ use std::task::{Context, Poll, Waker};
 
 use crate::labels::LabelScope;
 use crate::labels::LabelSet;
-use crate::site::{AwaitSite, FnSite};
+use crate::site::{AwaitSiteOf, FnSite, FnSiteOf};
 use crate::stack::{FAST, Pushed, completed, mark};
 use crate::task::{Name, Polling, TaskCore};
 
@@ -35,16 +35,16 @@ struct Cold {
 }
 
 pin_project_lite::pin_project! {
-    /// The future of a `#[track]` function call.
+    /// The future of a `#[track]` function call; `S` (zero-sized) names the function's site.
     #[doc(hidden)]
     #[must_use = "futures do nothing unless polled"]
-    pub struct Framed<F> {
+    pub struct Framed<F, S> {
         #[pin]
         fut: F,
-        site: &'static FnSite,
         mode: Mode,
+        site: S,
     }
-    impl<F> PinnedDrop for Framed<F> {
+    impl<F, S> PinnedDrop for Framed<F, S> {
         fn drop(this: Pin<&mut Self>) {
             let mode = this.project().mode;
             match mode {
@@ -56,40 +56,29 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl Framed<()> {
-    /// Used by `#[track]` expansions only, before the function's future is built (a call
-    /// between building it and moving it into the frame would cost a copy of it).
-    ///
-    /// The label is computed here, once per site: awaits in async blocks the function spawns
-    /// name it too, even if it never suspends itself. After the first call this is one load.
-    #[inline]
-    pub fn label(site: &'static FnSite, type_name: Option<fn() -> &'static str>) {
-        site.ensure_label(type_name);
-    }
-}
-
-impl<F: Future> Framed<F> {
+impl<F: Future, S: FnSiteOf> Framed<F, S> {
     /// Used by `#[track]` expansions only.
     #[inline]
-    pub fn new(site: &'static FnSite, fut: F) -> Self {
+    pub fn new(site: S, fut: F) -> Self {
         Self {
             fut,
-            site,
             mode: Mode::Nested(Pushed::NONE),
+            site,
         }
     }
 }
 
-impl<F: Future> Future for Framed<F> {
+impl<F: Future, S: FnSiteOf> Future for Framed<F, S> {
     type Output = F::Output;
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let (task, start) = FAST.with(|f| (f.task.get(), f.len.get()));
         let this = self.project();
+        let site = S::site();
         let plain = match this.mode {
             // The common case: inside a task, no labels.
-            Mode::Nested(_) if task != 0 => this.site.labels().is_empty(),
+            Mode::Nested(_) if task != 0 => site.labels().is_empty(),
             // Switched off: decided on the first poll, here rather than in a call.
             Mode::Nested(_) if !crate::enabled::enabled() => {
                 *this.mode = Mode::Off;
@@ -101,11 +90,11 @@ impl<F: Future> Future for Framed<F> {
         if plain {
             let out = this.fut.poll(cx);
             if let Mode::Nested(pushed) = this.mode {
-                record(pushed, this.site, start, out.is_pending());
+                record(pushed, site, start, out.is_pending());
             }
             return out;
         }
-        poll_slow(this.fut, this.site, this.mode, cx, start)
+        poll_slow(this.fut, site, this.mode, cx, start)
     }
 }
 
@@ -237,33 +226,33 @@ fn frame_pending(site: &'static FnSite, start: usize) -> Pushed {
 }
 
 pin_project_lite::pin_project! {
-    /// A recorded `.await` inside a `#[track]` function.
+    /// A recorded `.await` inside a `#[track]` function; `S` (zero-sized) names its site.
     #[doc(hidden)]
     #[must_use = "futures do nothing unless polled"]
-    pub struct AwaitPoint<F> {
+    pub struct AwaitPoint<F, S> {
         #[pin]
         fut: F,
-        site: &'static AwaitSite,
         pushed: Pushed,
+        site: S,
     }
-    impl<F> PinnedDrop for AwaitPoint<F> {
+    impl<F, S> PinnedDrop for AwaitPoint<F, S> {
         fn drop(this: Pin<&mut Self>) {
             this.project().pushed.retract();
         }
     }
 }
 
-/// Used by `#[track]` expansions only: `expr.await` becomes `await_point(&SITE, expr).await`.
+/// Used by `#[track]` expansions only: `expr.await` becomes `await_point(SITE, expr).await`.
 #[inline]
-pub fn await_point<F: IntoFuture>(site: &'static AwaitSite, fut: F) -> AwaitPoint<F::IntoFuture> {
+pub fn await_point<F: IntoFuture, S: AwaitSiteOf>(site: S, fut: F) -> AwaitPoint<F::IntoFuture, S> {
     AwaitPoint {
         fut: fut.into_future(),
-        site,
         pushed: Pushed::NONE,
+        site,
     }
 }
 
-impl<F: Future> Future for AwaitPoint<F> {
+impl<F: Future, S: AwaitSiteOf> Future for AwaitPoint<F, S> {
     type Output = F::Output;
 
     #[inline]
@@ -272,7 +261,7 @@ impl<F: Future> Future for AwaitPoint<F> {
         let start = mark();
         let out = this.fut.poll(cx);
         if out.is_pending() {
-            *this.pushed = await_pending(this.site, start);
+            *this.pushed = await_pending(S::site(), start);
         } else {
             *this.pushed = Pushed::NONE;
             completed(start);
@@ -282,7 +271,7 @@ impl<F: Future> Future for AwaitPoint<F> {
 }
 
 #[inline(never)]
-fn await_pending(site: &'static AwaitSite, start: usize) -> Pushed {
+fn await_pending(site: &'static crate::site::AwaitSite, start: usize) -> Pushed {
     let (id, func) = (site.id(), site.func() as *const FnSite as usize);
     FAST.with(|f| f.await_pending(id, func, start))
 }

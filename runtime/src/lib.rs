@@ -49,7 +49,7 @@ pub mod __private {
     pub use crate::frame::{AwaitPoint, Framed, await_point};
     pub use crate::http::{HttpExecProbe, HttpProbe, NoHttpProbe};
     pub use crate::leak::run_test;
-    pub use crate::site::{AwaitSite, FnSite};
+    pub use crate::site::{AwaitSite, AwaitSiteOf, FnSite, FnSiteOf};
     pub use crate::spawn::{
         BlockingKind, FutureKind, Passthrough, PassthroughKind, TrackBlocking, TrackFuture,
         spawned, spawned_blocking,

@@ -31,6 +31,22 @@ pub struct AwaitSite {
     text: &'static str,
 }
 
+/// A `#[track]` function's site as a type: the expansion defines a zero-sized type per function,
+/// so its frames hold no pointer to the site (a frame's size is added to its caller's future at
+/// every level of nesting).
+#[doc(hidden)]
+pub trait FnSiteOf {
+    /// The function's site.
+    fn site() -> &'static FnSite;
+}
+
+/// An `.await`'s site as a type, like [`FnSiteOf`].
+#[doc(hidden)]
+pub trait AwaitSiteOf {
+    /// The `.await`'s site.
+    fn site() -> &'static AwaitSite;
+}
+
 /// Provides the `Self` type name of a method, so the label can read `module::Type::method`.
 pub(crate) type TypeName = Option<fn() -> &'static str>;
 
@@ -57,6 +73,14 @@ impl FnSite {
 
     pub(crate) fn labels(&self) -> &'static [(&'static str, &'static str)] {
         self.labels
+    }
+
+    /// Used by `#[track]` expansions only, before the function's future is built: the label is
+    /// computed once per site, and awaits in async blocks the function spawns name it too, even
+    /// if it never suspends itself. After the first call this is one load.
+    #[inline]
+    pub fn label(&'static self, type_name: TypeName) {
+        self.ensure_label(type_name);
     }
 
     /// Computes the frame label if that was not done yet, once: the `name = ".."` override, else `Type::method` with the
@@ -86,7 +110,7 @@ impl FnSite {
         label
     }
 
-    /// The label (computed by `Framed::new` before any use of the site).
+    /// The label (computed by [`label`](Self::label) before any use of the site).
     pub(crate) fn known_label(&'static self) -> &'static str {
         self.label.get().map_or(self.name, |l| l)
     }

@@ -487,13 +487,28 @@ fn clean_type_name(t: &'static str) -> &'static str {
     let mut t = t;
     for wrapper in ["taskprof::frame::Framed<", "taskprof::labels::WithLabels<"] {
         if let Some(inner) = t.strip_prefix(wrapper).and_then(|s| s.strip_suffix('>')) {
-            t = inner;
+            // `Framed<F, S>`: the future's type is the first argument.
+            t = first_type_argument(inner);
         }
     }
     while let Some(outer) = t.strip_suffix("::{{closure}}") {
         t = outer;
     }
     t
+}
+
+/// `A` of `A, B` where `A` and `B` are type names, which may have arguments of their own.
+fn first_type_argument(args: &str) -> &str {
+    let mut depth = 0usize;
+    for (i, c) in args.char_indices() {
+        match c {
+            '<' | '(' | '[' => depth += 1,
+            '>' | ')' | ']' => depth = depth.saturating_sub(1),
+            ',' if depth == 0 => return &args[..i],
+            _ => {}
+        }
+    }
+    args
 }
 
 /// Turns a published stack (post-order, innermost first) into frames with depths.

@@ -1,18 +1,33 @@
 //! The runtime driven by hand-written expansions of `#[track]` (what the macro emits), so the
 //! runtime is tested independently of the macro crate.
 
+use std::future::Future;
 use std::panic::Location;
-use taskprof::__private::{AwaitSite, FnSite, Framed, await_point};
+use taskprof::__private::{AwaitSite, AwaitSiteOf, FnSite, FnSiteOf, Framed, await_point};
 
 static WAIT_FN: FnSite = FnSite::new("wait", module_path!(), Location::caller(), None, &[]);
 
-async fn wait(rx: tokio::sync::oneshot::Receiver<()>) {
-    Framed::<()>::label(&WAIT_FN, None);
+struct WaitFn;
+
+impl FnSiteOf for WaitFn {
+    fn site() -> &'static FnSite {
+        &WAIT_FN
+    }
+}
+
+fn wait(rx: tokio::sync::oneshot::Receiver<()>) -> impl Future<Output = ()> {
+    FnSite::label(&WAIT_FN, None);
     let fut = async move {
         static S: AwaitSite = AwaitSite::new(&WAIT_FN, Location::caller(), "rx");
-        let _ = await_point(&S, rx).await;
+        struct Site;
+        impl AwaitSiteOf for Site {
+            fn site() -> &'static AwaitSite {
+                &S
+            }
+        }
+        let _ = await_point(Site, rx).await;
     };
-    Framed::new(&WAIT_FN, fut).await
+    Framed::new(WaitFn, fut)
 }
 
 static OUTER_FN: FnSite = FnSite::new(
@@ -23,13 +38,27 @@ static OUTER_FN: FnSite = FnSite::new(
     &[("role", "outer")],
 );
 
-async fn outer(rx: tokio::sync::oneshot::Receiver<()>) {
-    Framed::<()>::label(&OUTER_FN, None);
+struct OuterFn;
+
+impl FnSiteOf for OuterFn {
+    fn site() -> &'static FnSite {
+        &OUTER_FN
+    }
+}
+
+fn outer(rx: tokio::sync::oneshot::Receiver<()>) -> impl Future<Output = ()> {
+    FnSite::label(&OUTER_FN, None);
     let fut = async move {
         static S: AwaitSite = AwaitSite::new(&OUTER_FN, Location::caller(), "wait(rx)");
-        await_point(&S, wait(rx)).await;
+        struct Site;
+        impl AwaitSiteOf for Site {
+            fn site() -> &'static AwaitSite {
+                &S
+            }
+        }
+        await_point(Site, wait(rx)).await;
     };
-    Framed::new(&OUTER_FN, fut).await
+    Framed::new(OuterFn, fut)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

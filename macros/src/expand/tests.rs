@@ -61,7 +61,9 @@ fn async_fn_becomes_a_frame() {
         count(
             &out,
             "AwaitSite::new(&__TASKPROF_FN, ::core::panic::Location::caller(), \
-             \"self.client.get(&url).send()\"); &__TASKPROF_AWAIT }, match self.client.get(&url)"
+             \"self.client.get(&url).send()\"); struct __TaskprofAwait; impl ::taskprof::__private::AwaitSiteOf for __TaskprofAwait { \
+             #[inline] fn site() -> &'static ::taskprof::__private::AwaitSite { &__TASKPROF_AWAIT } } \
+             __TaskprofAwait }, match self.client.get(&url)"
         ),
         1,
         "{out}"
@@ -69,7 +71,9 @@ fn async_fn_becomes_a_frame() {
     assert_eq!(
         count(
             &out,
-            "::taskprof::__private::Framed::<()>::label(&__TASKPROF_FN, \
+            "struct __TaskprofFn; impl ::taskprof::__private::FnSiteOf for __TaskprofFn { \
+             #[inline] fn site() -> &'static ::taskprof::__private::FnSite { &__TASKPROF_FN } } \
+             ::taskprof::__private::FnSite::label(&__TASKPROF_FN, \
              ::core::option::Option::Some(::core::any::type_name::<Self> as fn() -> &'static str));"
         ),
         1,
@@ -77,7 +81,7 @@ fn async_fn_becomes_a_frame() {
     );
     // One state machine: the fn returns the frame around the body's `async` block.
     assert!(out.ends_with(&squash(
-        "::taskprof::__private::Framed::new(&__TASKPROF_FN, __taskprof_fut) }"
+        "::taskprof::__private::Framed::new(__TaskprofFn, __taskprof_fut) }"
     )));
     // The user's statements sit in fresh braces after the fake return.
     assert_eq!(count(&out, "return __taskprof_r; } { let row ="), 1);
@@ -104,14 +108,11 @@ fn free_fn_has_no_type_name_and_empty_labels() {
     assert_eq!(
         count(
             &out,
-            "Framed::<()>::label(&__TASKPROF_FN, ::core::option::Option::None);"
+            "FnSite::label(&__TASKPROF_FN, ::core::option::Option::None);"
         ),
         1
     );
-    assert_eq!(
-        count(&out, "Framed::new(&__TASKPROF_FN, __taskprof_fut)"),
-        1
-    );
+    assert_eq!(count(&out, "Framed::new(__TaskprofFn, __taskprof_fut)"), 1);
 }
 
 #[test]
@@ -499,7 +500,7 @@ fn join_branches_are_recorded() {
         "{out}"
     );
     assert_eq!(
-        count(&out, "\"three()\"); &__TASKPROF_AWAIT }, three()),)"),
+        count(&out, "&__TASKPROF_AWAIT } } __TaskprofAwait }, three()),)"),
         1,
         "{out}"
     );
