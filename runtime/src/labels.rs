@@ -9,7 +9,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use crate::stack::{CURRENT, Current, FAST};
+use crate::stack::{CURRENT, Current, FAST, UNLISTED};
 
 /// An immutable, shared, key-sorted set of labels.
 pub(crate) type LabelSet = Arc<Labels>;
@@ -212,14 +212,16 @@ impl LabelScope {
 /// Restores a task's displayed labels when the labelled future completes or is dropped.
 struct Restore {
     task: u64,
+    /// The task's registry slot, if it had one.
+    slot: u32,
     prev: Option<LabelSet>,
 }
 
 impl Restore {
     /// Shows `labels` on the current task of `c`.
     fn set(c: &mut Current, labels: LabelSet) -> Option<Self> {
-        let (task, registered) = FAST.with(|f| (f.task.get(), f.registered.get()));
-        let prev = if !registered {
+        let (task, slot) = FAST.with(|f| (f.task.get(), f.slot.get()));
+        let prev = if slot == UNLISTED {
             // Not registered yet: its entry will start with these labels (see `task.rs`).
             let prev = c
                 .display
@@ -228,10 +230,10 @@ impl Restore {
             c.sync();
             prev
         } else {
-            let header = crate::registry::tasks().get(&task)?.value().clone();
+            let header = crate::registry::get(task, Some(slot))?;
             header.set_labels(Some(labels))
         };
-        Some(Self { task, prev })
+        Some(Self { task, slot, prev })
     }
 }
 
@@ -241,23 +243,22 @@ impl Drop for Restore {
         let prev = CURRENT
             .try_with(|c| {
                 let Ok(mut c) = c.try_borrow_mut() else {
-                    return Some(prev);
+                    return Some((prev, None));
                 };
-                let (task, registered) = FAST.with(|f| (f.task.get(), f.registered.get()));
-                if task == self.task && !registered {
+                let (task, slot) = FAST.with(|f| (f.task.get(), f.slot.get()));
+                if task == self.task && slot == UNLISTED {
                     c.display = Some(prev);
                     c.sync();
                     None
                 } else {
-                    Some(prev)
+                    // Registered since, in this poll: its slot is the thread's.
+                    Some((prev, (task == self.task).then_some(slot)))
                 }
             })
             .unwrap_or(None);
-        let Some(prev) = prev else { return };
-        let header = crate::registry::tasks()
-            .get(&self.task)
-            .map(|h| h.value().clone());
-        if let Some(header) = header {
+        let Some((prev, slot)) = prev else { return };
+        let slot = slot.or((self.slot != UNLISTED).then_some(self.slot));
+        if let Some(header) = crate::registry::get(self.task, slot) {
             header.set_labels(prev);
         }
     }

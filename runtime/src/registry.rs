@@ -1,33 +1,147 @@
 //! The global registry of live tracked tasks.
 //!
 //! A task's [`Header`] is inserted when the task first suspends (see `task.rs`) and removed when
-//! its future is dropped, so the map holds the live tasks that ever waited. Counters are per
-//! thread: spawns and completions of one task often happen on different workers, and a shared
-//! atomic would bounce between cores.
+//! its future is dropped, so the registry holds the live tasks that ever waited. It is split in
+//! shards, each a mutex over a vector of slots; a task keeps the index of its slot, so insertion
+//! and removal are a lock and a vector write (no hashing, no rehashing as the registry grows).
+//! Ids are handed out in blocks of [`ID_BLOCK`] per thread and a block's tasks share a shard: a
+//! thread registering its tasks keeps to one shard, and a snapshot, which reads tasks in id
+//! order, takes one lock per run of them.
+//!
+//! Counters are per thread: spawns and completions of one task often happen on different
+//! workers, and a shared atomic would bounce between cores.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, Mutex};
-
-use dashmap::DashMap;
-use rustc_hash::FxBuildHasher;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::task::Header;
 
-pub(crate) type TaskMap = DashMap<u64, Arc<Header>, FxBuildHasher>;
+/// Number of shards: enough that threads registering tasks at once rarely meet on one.
+const SHARDS: usize = 64;
 
-static TASKS: LazyLock<TaskMap> = LazyLock::new(|| DashMap::with_hasher(FxBuildHasher));
+/// Ids a thread takes at a time (see [`Local::next_id`]).
+const ID_BLOCK: u64 = 256;
 
-pub(crate) fn tasks() -> &'static TaskMap {
-    &TASKS
+/// A shard on cache lines of its own: shards locked by different threads must not share one.
+#[repr(align(128))]
+struct Shard(Mutex<Slots>);
+
+struct Slots {
+    entries: Vec<Slot>,
+    /// Indices of the free entries, reused first.
+    free: Vec<u32>,
+    len: usize,
 }
 
-pub(crate) fn insert(header: Arc<Header>) {
-    TASKS.insert(header.id, header);
+/// One entry: a task's id next to its header, so ids are listed without touching headers.
+pub(crate) struct Slot {
+    /// 0 when free.
+    id: u64,
+    header: Option<Arc<Header>>,
 }
 
-pub(crate) fn remove(id: u64) {
-    TASKS.remove(&id);
+impl Slot {
+    /// The header of task `id`, if this slot holds it.
+    pub(crate) fn of(&self, id: u64) -> Option<&Header> {
+        self.header.as_deref().filter(|_| self.id == id)
+    }
+}
+
+static REGISTRY: [Shard; SHARDS] = [const {
+    Shard(Mutex::new(Slots {
+        entries: Vec::new(),
+        free: Vec::new(),
+        len: 0,
+    }))
+}; SHARDS];
+
+/// The shard of task `id`.
+pub(crate) fn shard_of(id: u64) -> usize {
+    ((id / ID_BLOCK) % SHARDS as u64) as usize
+}
+
+fn lock(shard: usize) -> MutexGuard<'static, Slots> {
+    // Nothing panics while a shard is locked, but a poisoned one is still consistent.
+    REGISTRY[shard % SHARDS]
+        .0
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+}
+
+/// Inserts a task's entry; returns its slot, which [`remove`] and [`get`] need.
+pub(crate) fn insert(header: Arc<Header>) -> u32 {
+    let mut s = lock(shard_of(header.id));
+    s.len += 1;
+    let slot = Slot {
+        id: header.id,
+        header: Some(header),
+    };
+    match s.free.pop() {
+        Some(i) => {
+            s.entries[i as usize] = slot;
+            i
+        }
+        None => {
+            s.entries.push(slot);
+            // More than 4 billion entries in one shard cannot fit in memory.
+            (s.entries.len() - 1) as u32
+        }
+    }
+}
+
+/// Removes the entry of task `id` from `slot`.
+pub(crate) fn remove(id: u64, slot: u32) {
+    let mut s = lock(shard_of(id));
+    let taken = match s.entries.get_mut(slot as usize) {
+        Some(e) if e.id == id => {
+            e.id = 0;
+            e.header.take()
+        }
+        _ => None,
+    };
+    if taken.is_some() {
+        s.free.push(slot);
+        s.len -= 1;
+    }
+    drop(s);
+    // The header is dropped (if this was its last reference) outside the lock.
+    drop(taken);
+}
+
+/// The entry of task `id`, looked up in `slot` if known, else searched for in its shard.
+pub(crate) fn get(id: u64, slot: Option<u32>) -> Option<Arc<Header>> {
+    let s = lock(shard_of(id));
+    let found = match slot {
+        Some(slot) => s.entries.get(slot as usize).filter(|e| e.id == id),
+        None => s.entries.iter().find(|e| e.id == id),
+    };
+    found?.header.clone()
+}
+
+/// Number of entries.
+pub(crate) fn listed() -> usize {
+    (0..SHARDS).map(|i| lock(i).len).sum()
+}
+
+/// Appends `(id, slot)` of every entry to `out`, a shard at a time (no header is touched).
+pub(crate) fn list(out: &mut Vec<(u64, u32)>) {
+    for i in 0..SHARDS {
+        let s = lock(i);
+        out.extend(
+            s.entries
+                .iter()
+                .zip(0..)
+                .filter(|(e, _)| e.id != 0)
+                .map(|(e, slot)| (e.id, slot)),
+        );
+    }
+}
+
+/// Calls `f` with the slots of `shard`, locked: `f` must not register or drop tasks, and should
+/// be quick (tasks of that shard wait to register or end meanwhile).
+pub(crate) fn with_shard<R>(shard: usize, f: impl FnOnce(&[Slot]) -> R) -> R {
+    f(&lock(shard).entries)
 }
 
 /// Counts a tracked task created (registered or not) and gives it an id.
@@ -41,7 +155,8 @@ pub(crate) fn spawned() -> u64 {
         .unwrap_or_else(|_| {
             // The thread's locals are gone (a task spawned during thread exit).
             RETIRED_SPAWNED.fetch_add(1, Ordering::Relaxed);
-            NEXT_BLOCK.fetch_add(1, Ordering::Relaxed)
+            // A whole block, so that later blocks stay aligned to their shards.
+            NEXT_BLOCK.fetch_add(ID_BLOCK, Ordering::Relaxed)
         })
 }
 
@@ -81,7 +196,7 @@ pub fn live_count() -> usize {
 
 /// True when some live tracked tasks have no registry entry yet (not suspended yet).
 pub(crate) fn unlisted() -> bool {
-    live_count() > TASKS.len()
+    live_count() > listed()
 }
 
 /// `(spawned, completed)`: tracked tasks created and ended since the process started.
@@ -157,17 +272,16 @@ thread_local! {
 }
 
 /// Start of the next block of task ids.
-static NEXT_BLOCK: AtomicU64 = AtomicU64::new(1);
+static NEXT_BLOCK: AtomicU64 = AtomicU64::new(ID_BLOCK);
 
 impl Local {
     /// Takes ids from per-thread blocks so spawning does not contend on one global counter.
     #[inline]
     fn next_id(&self) -> u64 {
-        const BLOCK: u64 = 256;
         let (mut next, mut end) = (self.next_id.get(), self.end_id.get());
         if next == end {
-            next = NEXT_BLOCK.fetch_add(BLOCK, Ordering::Relaxed);
-            end = next + BLOCK;
+            next = NEXT_BLOCK.fetch_add(ID_BLOCK, Ordering::Relaxed);
+            end = next + ID_BLOCK;
             self.end_id.set(end);
         }
         self.next_id.set(next + 1);

@@ -295,64 +295,73 @@ struct Read {
 
 /// A snapshot of the tasks whose header matches `pred`.
 pub(crate) fn snapshot_matching(pred: impl Fn(&Header) -> bool) -> Snapshot {
-    // Tasks are looked up a chunk at a time (a chunk holds a few read locks for microseconds)
-    // and read in two passes: plain loads first, so that the cache misses on a chunk's scattered
-    // headers and wakers overlap, then names and labels, whose lock and `Arc` count updates would
-    // each wait for every earlier load to complete.
+    // Ids first, from the registry's slots alone (no header touched), then the tasks in id order:
+    // the snapshot comes out sorted, headers (allocated about in id order) are read about in
+    // address order, and a run of ids of one shard is read under one lock. A run is read in two
+    // passes: plain loads first, so that the cache misses on its headers and wakers overlap,
+    // then names and labels, whose lock and `Arc` count updates would each wait for every
+    // earlier load to complete.
     const CHUNK: usize = 64;
-    let registry = registry::tasks();
-    // Ids first, from the shard tables alone (no header touched), then the tasks in id order:
-    // the snapshot comes out sorted, and headers, allocated about in id order, are read about in
-    // address order rather than in hash order.
-    let mut ids: Vec<u64> = registry.iter().map(|e| *e.key()).collect();
-    sort_ids(&mut ids);
+    let mut ids: Vec<(u64, u32)> = Vec::new();
+    registry::list(&mut ids);
+    sort_by_id(&mut ids);
     let now = Instant::now();
     let now_nanos = crate::task::nanos_now();
     let taken = SystemTime::now();
     let mut tasks: Vec<TaskInfo> = Vec::with_capacity(ids.len());
-    let mut held = Vec::with_capacity(CHUNK);
     let mut reads: Vec<Read> = Vec::with_capacity(CHUNK);
     let mut raws: Vec<Entry> = Vec::new();
     let mut raw = Vec::new();
     let mut stacks = Stacks::default();
     let empty_labels: Arc<Labels> = Arc::default();
     let mut names = NameCache::default();
-    for chunk in ids.chunks(CHUNK) {
-        // Holding several read references is fine: dashmap's `get` only deadlocks on a held
-        // write reference. A task gone since its id was collected is skipped.
-        held.extend(chunk.iter().filter_map(|id| registry.get(id)));
-        held.retain(|e| pred(e.value()));
-        for e in &held {
-            let h = e.value();
-            h.stack.read(&mut raw);
-            let start = raws.len();
-            raws.extend_from_slice(&raw);
-            reads.push(Read {
-                id: h.id,
-                name: Cow::Borrowed(""),
-                site: h.spawn_site,
-                parent: (h.parent != 0).then_some(h.parent),
-                state: if h.state.load(Relaxed) == RUNNING {
-                    State::Running
-                } else {
-                    State::Idle
-                },
-                created: h.created,
-                polls: h.polls.load(Relaxed),
-                blocking: h.blocking,
-                labels: None,
-                lost: h.lost_waker(),
-                raw: start..raws.len(),
-            });
-        }
-        // Nothing here can drop a header or re-enter the registry: names and labels are only
-        // cloned.
-        for (e, r) in held.iter().zip(&mut reads) {
-            r.name = names.name_of(e.value());
-            r.labels = e.value().labels();
-        }
+    let mut rest = &ids[..];
+    while let Some(&(first, _)) = rest.first() {
+        let shard = registry::shard_of(first);
+        let run = rest
+            .iter()
+            .take(CHUNK)
+            .take_while(|(id, _)| registry::shard_of(*id) == shard)
+            .count();
+        let (ids, next) = rest.split_at(run);
+        rest = next;
+        registry::with_shard(shard, |slots| {
+            // A task gone since its id was listed is skipped.
+            let headers = || {
+                ids.iter()
+                    .filter_map(|&(id, slot)| slots.get(slot as usize)?.of(id))
+                    .filter(|h| pred(h))
+            };
+            for h in headers() {
+                h.stack.read(&mut raw);
+                let start = raws.len();
+                raws.extend_from_slice(&raw);
+                reads.push(Read {
+                    id: h.id,
+                    name: Cow::Borrowed(""),
+                    site: h.spawn_site,
+                    parent: (h.parent != 0).then_some(h.parent),
+                    state: if h.state.load(Relaxed) == RUNNING {
+                        State::Running
+                    } else {
+                        State::Idle
+                    },
+                    created: h.created,
+                    polls: h.polls.load(Relaxed),
+                    blocking: h.blocking,
+                    labels: None,
+                    lost: h.lost_waker(),
+                    raw: start..raws.len(),
+                });
+            }
+            // Nothing here can drop a header or re-enter the registry: names and labels are
+            // only cloned.
+            for (h, r) in headers().zip(&mut reads) {
+                r.name = names.name_of(h);
+                r.labels = h.labels();
+            }
+        });
         // Resolving a new stack reads other maps (HTTP calls): not under the registry's locks.
-        held.clear();
         for r in reads.drain(..) {
             tasks.push(TaskInfo {
                 id: r.id,
@@ -380,33 +389,34 @@ pub(crate) fn snapshot_matching(pred: impl Fn(&Header) -> bool) -> Snapshot {
     }
 }
 
-/// Sorts task ids: a least-significant-digit radix sort over the bytes in which they differ,
-/// linear in their number (ids are unique and, being allocated in blocks, fairly dense).
-fn sort_ids(ids: &mut Vec<u64>) {
-    if ids.len() < 1024 {
-        ids.sort_unstable();
+/// Sorts (id, payload) pairs by id: a least-significant-digit radix sort over the bytes in which
+/// the ids differ, linear in their number (ids are unique and, being allocated in blocks, fairly
+/// dense).
+fn sort_by_id(pairs: &mut Vec<(u64, u32)>) {
+    if pairs.len() < 1024 {
+        pairs.sort_unstable_by_key(|p| p.0);
         return;
     }
-    let min = ids.iter().copied().min().unwrap_or(0);
-    let span = ids.iter().map(|&id| id - min).max().unwrap_or(0);
-    let mut out = vec![0; ids.len()];
+    let min = pairs.iter().map(|p| p.0).min().unwrap_or(0);
+    let span = pairs.iter().map(|p| p.0 - min).max().unwrap_or(0);
+    let mut out = vec![(0, 0); pairs.len()];
     let mut shift = 0;
     while shift < u64::BITS && span >> shift != 0 {
         let digit = |id: u64| ((id - min) >> shift) as usize & 0xFF;
         let mut starts = [0usize; 256];
-        for &id in ids.iter() {
-            starts[digit(id)] += 1;
+        for p in pairs.iter() {
+            starts[digit(p.0)] += 1;
         }
         let mut sum = 0;
         for s in &mut starts {
             (*s, sum) = (sum, sum + *s);
         }
-        for &id in ids.iter() {
-            let d = digit(id);
-            out[starts[d]] = id;
+        for &p in pairs.iter() {
+            let d = digit(p.0);
+            out[starts[d]] = p;
             starts[d] += 1;
         }
-        std::mem::swap(ids, &mut out);
+        std::mem::swap(pairs, &mut out);
         shift += 8;
     }
 }

@@ -103,8 +103,8 @@ thread_local! {
 pub(crate) struct Fast {
     /// Id of the tracked task being polled, 0 when none.
     pub(crate) task: Cell<u64>,
-    /// Whether that task has its registry entry yet (see `task.rs`).
-    pub(crate) registered: Cell<bool>,
+    /// The registry slot of that task's entry, [`UNLISTED`] while it has none (see `task.rs`).
+    pub(crate) slot: Cell<u32>,
     /// Bumped when a task poll starts and whenever entries are removed from `Current::buf`: a
     /// frame dropped later can tell whether the range it pushed is still in place.
     pub(crate) generation: Cell<u32>,
@@ -120,6 +120,9 @@ pub(crate) struct Fast {
     path: [Cell<Entry>; INLINE_PATH],
 }
 
+/// [`Fast::slot`] of a task without a registry entry.
+pub(crate) const UNLISTED: u32 = u32::MAX;
+
 /// Pending-path entries kept in [`Fast`]: recording a frame touches no `RefCell`.
 const INLINE_PATH: usize = 32;
 
@@ -127,7 +130,7 @@ thread_local! {
     pub(crate) static FAST: Fast = const {
         Fast {
             task: Cell::new(0),
-            registered: Cell::new(false),
+            slot: Cell::new(UNLISTED),
             generation: Cell::new(0),
             len: Cell::new(0),
             rich: Cell::new(false),

@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 use crate::labels::LabelSet;
 use crate::leak::Scope;
 use crate::registry;
-use crate::stack::{CURRENT, FAST, Inherit, StackCell};
+use crate::stack::{CURRENT, FAST, Inherit, StackCell, UNLISTED};
 
 pub(crate) const IDLE: u8 = 0;
 pub(crate) const RUNNING: u8 = 1;
@@ -143,6 +143,8 @@ pub(crate) struct TaskCore {
     id: u64,
     parent: u64,
     generation: u32,
+    /// The registry slot of `header` (see `registry.rs`), [`UNLISTED`] while there is none.
+    slot: u32,
     site: Option<&'static Location<'static>>,
     /// Labels and leak-check scope, moved into the thread-local context around each poll;
     /// boxed, and only when there are any: most tasks have none.
@@ -171,6 +173,7 @@ impl TaskCore {
             id: registry::spawned(),
             parent,
             generation: GENERATION.load(Ordering::Relaxed),
+            slot: UNLISTED,
             site,
             ctx: (!ctx.is_empty()).then(|| Box::new(ctx)),
             header: None,
@@ -188,6 +191,7 @@ impl TaskCore {
         id: 0,
         parent: 0,
         generation: 0,
+        slot: UNLISTED,
         site: None,
         ctx: None,
         header: None,
@@ -208,7 +212,8 @@ impl TaskCore {
         // The executor's waker comes with the first poll (see `refresh`).
         let waker = (!blocking).then(|| Box::new(TaskWaker::new()));
         let entry = self.entry(self.scope().cloned(), blocking, 0);
-        self.header = Some(entry.register(name, labels, waker));
+        let (header, slot) = entry.register(name, labels, waker);
+        (self.header, self.slot) = (Some(header), slot);
     }
 
     /// What its registry entry is made from.
@@ -231,7 +236,7 @@ impl Drop for TaskCore {
             return;
         }
         if let Some(header) = self.header.take() {
-            registry::remove(header.id);
+            registry::remove(header.id, self.slot);
         }
         registry::completed();
         if let Some(scope) = self.scope() {
@@ -358,7 +363,7 @@ pub(crate) fn poll_task<F: Future>(
 /// the poll panics, dropping it restores the thread's previous task and context.
 pub(crate) struct Polling {
     prev_task: u64,
-    prev_registered: bool,
+    prev_slot: u32,
     /// Length of the pending path when the poll began: the task's entries follow.
     pub(crate) start: usize,
     /// Whether the task's context was installed (the thread's is saved in `Current`).
@@ -387,12 +392,11 @@ impl TaskCore {
     /// polls it with).
     #[inline(always)]
     pub(crate) fn begin(&mut self, executor: &Waker) -> Polling {
-        let registered = self.header.is_some();
-        let (prev_task, prev_registered, start, rich) = FAST.with(|f| {
+        let (prev_task, prev_slot, start, rich) = FAST.with(|f| {
             f.generation.set(f.generation.get().wrapping_add(1));
             (
                 f.task.replace(self.id),
-                f.registered.replace(registered),
+                f.slot.replace(self.slot),
                 f.len.get(),
                 f.rich.get(),
             )
@@ -413,7 +417,7 @@ impl TaskCore {
         }
         Polling {
             prev_task,
-            prev_registered,
+            prev_slot,
             start,
             swapped,
             active: true,
@@ -434,7 +438,8 @@ impl TaskCore {
                 None => {
                     // The scope is in the thread-local context until the poll ends.
                     let entry = self.entry(None, false, 1);
-                    self.header = Some(register_pending(entry, name, start));
+                    let (header, slot) = register_pending(entry, name, start);
+                    (self.header, self.slot) = (Some(header), slot);
                 }
             }
         }
@@ -455,7 +460,7 @@ impl Polling {
     fn leave(&self) -> bool {
         let (len, rich) = FAST.with(|f| {
             f.task.set(self.prev_task);
-            f.registered.set(self.prev_registered);
+            f.slot.set(self.prev_slot);
             (f.len.get(), f.rich.get())
         });
         if len > self.start {
@@ -516,15 +521,19 @@ fn publish(header: &Header, start: usize) {
 /// where it waits. The thread's context is the task's until the poll's guard drops.
 #[cold]
 #[inline(never)]
-fn register_pending(mut entry: Entry, name: impl FnOnce() -> Name, start: usize) -> Arc<Header> {
-    let header = CURRENT.with_borrow_mut(|c| {
+fn register_pending(
+    mut entry: Entry,
+    name: impl FnOnce() -> Name,
+    start: usize,
+) -> (Arc<Header>, u32) {
+    let (header, slot) = CURRENT.with_borrow_mut(|c| {
         entry.scope = c.ctx.scope.clone();
         let labels = c.display.take().unwrap_or_else(|| c.ctx.labels.clone());
         c.sync();
         entry.register(name(), labels, None)
     });
     crate::stack::with_path(start, |path| header.stack.publish(path));
-    header
+    (header, slot)
 }
 
 /// What a registry entry is made from.
@@ -546,7 +555,7 @@ impl Entry {
         name: Name,
         labels: Option<LabelSet>,
         waker: Option<Box<TaskWaker>>,
-    ) -> Arc<Header> {
+    ) -> (Arc<Header>, u32) {
         let header = Arc::new(Header {
             id: self.id,
             parent: self.parent,
@@ -563,8 +572,8 @@ impl Entry {
             stack: StackCell::new(),
             waker,
         });
-        registry::insert(header.clone());
-        header
+        let slot = registry::insert(header.clone());
+        (header, slot)
     }
 }
 
