@@ -218,6 +218,20 @@ fn push_overflow(n: usize, e: Entry) {
     });
 }
 
+/// Publishes the pending path from `start` on into `cell`. A path within the thread-local
+/// buffer is compared and copied from it in place: most polls publish what the previous one did.
+pub(crate) fn publish_path(cell: &StackCell, start: usize) {
+    let done = FAST.with(|f| {
+        let len = f.len.get();
+        let path = f.path.get(start.min(len)..len)?;
+        cell.publish_cells(path);
+        Some(())
+    });
+    if done.is_none() {
+        with_path(start, |path| cell.publish(path));
+    }
+}
+
 /// The pending path from `start` on, for publishing.
 pub(crate) fn with_path<R>(start: usize, f: impl FnOnce(&[Entry]) -> R) -> R {
     let len = mark();
@@ -369,13 +383,28 @@ impl StackCell {
 
     /// True when `entries` equals what is published (only the writer calls this).
     fn same(&self, entries: &[Entry]) -> bool {
+        self.same_as(entries.len(), entries.iter().copied())
+    }
+
+    fn same_as(&self, n: usize, entries: impl Iterator<Item = Entry>) -> bool {
         let len = self.len.load(Ordering::Relaxed) as usize;
         let spill = self.spill.get().into_iter().flat_map(|s| s.iter());
-        len == entries.len()
+        len == n
             && entries
-                .iter()
                 .zip(self.inline.iter().chain(spill))
-                .all(|(e, a)| *e == a.load(Ordering::Relaxed))
+                .all(|(e, a)| e == a.load(Ordering::Relaxed))
+    }
+
+    /// [`publish`](Self::publish) from the thread-local path, without copying it first.
+    fn publish_cells(&self, path: &[Cell<Entry>]) {
+        if path.is_empty() && self.len.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let path = path.get(..INLINE + SPILL).unwrap_or(path);
+        if self.same_as(path.len(), path.iter().map(Cell::get)) {
+            return;
+        }
+        self.write_from(path.len(), path.iter().map(Cell::get));
     }
 
     /// Publishes `entries`. Only the task's poller writes, and tokio polls a task on one thread
@@ -391,23 +420,32 @@ impl StackCell {
 
     fn publish_slow(&self, entries: &[Entry]) {
         let entries = entries.get(..INLINE + SPILL).unwrap_or(entries);
-        if self.same(entries) {
-            return;
+        if !self.same(entries) {
+            self.write(entries);
         }
-        let rest = entries.get(INLINE..).unwrap_or(&[]);
-        let spill = (!rest.is_empty()).then(|| {
+    }
+
+    /// Writes `entries` (at most `INLINE + SPILL`) as the published stack.
+    fn write(&self, entries: &[Entry]) {
+        self.write_from(entries.len(), entries.iter().copied());
+    }
+
+    /// Writes the `n` (at most `INLINE + SPILL`) `entries` as the published stack.
+    fn write_from(&self, n: usize, entries: impl Iterator<Item = Entry>) {
+        let spill = (n > INLINE).then(|| {
             self.spill
                 .get_or_init(|| Box::new([const { AtomicU64::new(0) }; SPILL]))
         });
         let s = self.seq.load(Ordering::Relaxed);
         self.seq.store(s.wrapping_add(1), Ordering::Relaxed);
         fence(Ordering::Release);
-        self.len.store(entries.len() as u32, Ordering::Relaxed);
-        for (slot, e) in self.inline.iter().zip(entries) {
-            slot.store(*e, Ordering::Relaxed);
-        }
-        for (slot, e) in spill.into_iter().flat_map(|s| s.iter()).zip(rest) {
-            slot.store(*e, Ordering::Relaxed);
+        self.len.store(n as u32, Ordering::Relaxed);
+        let slots = self
+            .inline
+            .iter()
+            .chain(spill.into_iter().flat_map(|s| s.iter()));
+        for (slot, e) in slots.zip(entries) {
+            slot.store(e, Ordering::Relaxed);
         }
         self.seq.store(s.wrapping_add(2), Ordering::Release);
     }

@@ -514,7 +514,7 @@ fn swap_out(ctx: &mut Option<Box<Inherit>>, saved: bool) {
 /// Publishes the entries pushed since `start` as the task's stack.
 #[inline(never)]
 fn publish(header: &Header, start: usize) {
-    crate::stack::with_path(start, |path| header.stack.publish(path));
+    crate::stack::publish_path(&header.stack, start);
 }
 
 /// Registers a task at the end of its first poll, which returned `Pending`, and publishes
@@ -532,7 +532,7 @@ fn register_pending(
         c.sync();
         entry.register(name(), labels, None)
     });
-    crate::stack::with_path(start, |path| header.stack.publish(path));
+    crate::stack::publish_path(&header.stack, start);
     (header, slot)
 }
 
