@@ -223,7 +223,7 @@ impl LeakCheck {
         let scope_id = scope.map(|s| s.id());
         let baseline = self.baseline.as_ref().map(|(g, _)| *g);
         let mut snap = snapshot_matching(|h| match scope_id {
-            Some(id) => h.scope.as_ref().is_some_and(|s| s.id() == id),
+            Some(id) => h.scope().is_some_and(|s| s.id() == id),
             None => baseline.is_none_or(|b| h.generation >= b),
         });
         snap.retain(|t| !self.ignored(t));

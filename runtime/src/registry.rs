@@ -69,12 +69,12 @@ fn lock(shard: usize) -> MutexGuard<'static, Slots> {
         .unwrap_or_else(|p| p.into_inner())
 }
 
-/// Inserts a task's entry; returns its slot, which [`remove`] and [`get`] need.
-pub(crate) fn insert(header: Arc<Header>) -> u32 {
-    let mut s = lock(shard_of(header.id));
+/// Inserts the entry of task `id`; returns its slot, which [`remove`] and [`get`] need.
+pub(crate) fn insert(id: u64, header: Arc<Header>) -> u32 {
+    let mut s = lock(shard_of(id));
     s.len += 1;
     let slot = Slot {
-        id: header.id,
+        id,
         header: Some(header),
     };
     match s.free.pop() {

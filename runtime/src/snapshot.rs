@@ -329,15 +329,15 @@ pub(crate) fn snapshot_matching(pred: impl Fn(&Header) -> bool) -> Snapshot {
             // A task gone since its id was listed is skipped.
             let headers = || {
                 ids.iter()
-                    .filter_map(|&(id, slot)| slots.get(slot as usize)?.of(id))
-                    .filter(|h| pred(h))
+                    .filter_map(|&(id, slot)| Some((id, slots.get(slot as usize)?.of(id)?)))
+                    .filter(|(_, h)| pred(h))
             };
-            for h in headers() {
+            for (id, h) in headers() {
                 h.stack.read(&mut raw);
                 let start = raws.len();
                 raws.extend_from_slice(&raw);
                 reads.push(Read {
-                    id: h.id,
+                    id,
                     name: Cow::Borrowed(""),
                     site: h.spawn_site,
                     parent: (h.parent != 0).then_some(h.parent),
@@ -356,7 +356,7 @@ pub(crate) fn snapshot_matching(pred: impl Fn(&Header) -> bool) -> Snapshot {
             }
             // Nothing here can drop a header or re-enter the registry: names and labels are
             // only cloned.
-            for (h, r) in headers().zip(&mut reads) {
+            for ((_, h), r) in headers().zip(&mut reads) {
                 r.name = names.name_of(h);
                 r.labels = h.labels();
             }

@@ -39,9 +39,10 @@ pub enum Name {
     Given(Box<Cow<'static, str>>),
 }
 
-/// The registry entry of a live task.
+/// The registry entry of a live task (its id is next to it in the registry's slot). Every field
+/// is paid for by every parked task: 136 bytes, 160 with the `Arc`'s counts and the
+/// allocator's word.
 pub(crate) struct Header {
-    pub(crate) id: u64,
     /// Id of the tracked task that spawned this one, 0 if none.
     pub(crate) parent: u64,
     /// When it was registered (see [`nanos_now`]): at its first suspension, or at spawn for
@@ -52,19 +53,34 @@ pub(crate) struct Header {
     pub(crate) blocking: bool,
     /// [`GENERATION`] when the task was created.
     pub(crate) generation: u32,
-    pub(crate) scope: Option<Arc<Scope>>,
     labels: Mutex<Option<LabelSet>>,
     /// Whether `labels` was ever set: only then does reading them take the lock.
     labelled: AtomicBool,
     pub(crate) polls: AtomicU64,
     pub(crate) state: AtomicU8,
     pub(crate) stack: StackCell,
-    /// The tracking waker of a task watched by a leak check; see [`WakeTracker`]. Boxed:
-    /// every entry carries the field, few use it.
-    waker: Option<Box<TaskWaker>>,
+    /// Only for tasks a leak check watches: boxed, every entry carries the field.
+    watch: Option<Box<Watch>>,
+}
+
+/// What a leak check needs of the tasks it watches.
+struct Watch {
+    /// The leak-check scope the task was spawned in.
+    scope: Option<Arc<Scope>>,
+    /// Its tracking waker; see [`WakeTracker`].
+    waker: Option<TaskWaker>,
 }
 
 impl Header {
+    /// The leak-check scope the task was spawned in.
+    pub(crate) fn scope(&self) -> Option<&Arc<Scope>> {
+        self.watch.as_ref()?.scope.as_ref()
+    }
+
+    fn waker(&self) -> Option<&TaskWaker> {
+        self.watch.as_ref()?.waker.as_ref()
+    }
+
     pub(crate) fn labels(&self) -> Option<LabelSet> {
         // Most tasks never have labels: a snapshot of them takes no lock.
         if !self.labelled.load(Ordering::Acquire) {
@@ -83,7 +99,7 @@ impl Header {
         // Two references are ours: the `Arc` and the `Waker` made from it, lent to the future
         // at every poll. Any other is a clone held by whatever the task waits on. A task never
         // polled yet has lent its waker to nothing.
-        self.waker.as_ref().is_some_and(|w| {
+        self.waker().is_some_and(|w| {
             self.state.load(Ordering::Relaxed) == IDLE
                 && self.polls.load(Ordering::Relaxed) > 0
                 && Arc::strong_count(&w.tracker) == 2
@@ -210,7 +226,7 @@ impl TaskCore {
     /// Creates and inserts the registry entry before the first poll.
     fn register(&mut self, name: Name, labels: Option<LabelSet>, blocking: bool) {
         // The executor's waker comes with the first poll (see `refresh`).
-        let waker = (!blocking).then(|| Box::new(TaskWaker::new()));
+        let waker = (!blocking).then(TaskWaker::new);
         let entry = self.entry(self.scope().cloned(), blocking, 0);
         let (header, slot) = entry.register(name, labels, waker);
         (self.header, self.slot) = (Some(header), slot);
@@ -235,8 +251,8 @@ impl Drop for TaskCore {
         if self.id == 0 {
             return;
         }
-        if let Some(header) = self.header.take() {
-            registry::remove(header.id, self.slot);
+        if self.header.take().is_some() {
+            registry::remove(self.id, self.slot);
         }
         registry::completed();
         if let Some(scope) = self.scope() {
@@ -378,7 +394,7 @@ impl TaskCore {
     /// wake-ups.
     #[inline]
     pub(crate) fn tracking_waker(&self) -> Option<&Waker> {
-        let wake = self.header.as_ref()?.waker.as_ref()?;
+        let wake = self.header.as_ref()?.waker()?;
         Some(&wake.waker)
     }
 
@@ -411,7 +427,7 @@ impl TaskCore {
             h.polls
                 .store(h.polls.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
             h.state.store(RUNNING, Ordering::Relaxed);
-            if let Some(w) = &h.waker {
+            if let Some(w) = h.waker() {
                 w.tracker.refresh(executor);
             }
         }
@@ -554,25 +570,29 @@ impl Entry {
         self,
         name: Name,
         labels: Option<LabelSet>,
-        waker: Option<Box<TaskWaker>>,
+        waker: Option<TaskWaker>,
     ) -> (Arc<Header>, u32) {
+        let watch = (self.scope.is_some() || waker.is_some()).then(|| {
+            Box::new(Watch {
+                scope: self.scope,
+                waker,
+            })
+        });
         let header = Arc::new(Header {
-            id: self.id,
             parent: self.parent,
             created: nanos_now(),
             spawn_site: self.site,
             name,
             blocking: self.blocking,
             generation: self.generation,
-            scope: self.scope,
             labelled: AtomicBool::new(labels.is_some()),
             labels: Mutex::new(labels),
             polls: AtomicU64::new(self.polls),
             state: AtomicU8::new(IDLE),
             stack: StackCell::new(),
-            waker,
+            watch,
         });
-        let slot = registry::insert(header.clone());
+        let slot = registry::insert(self.id, header.clone());
         (header, slot)
     }
 }
@@ -733,5 +753,27 @@ impl TaskWaker {
             waker: Waker::from(tracker.clone()),
             tracker,
         }
+    }
+}
+
+#[cfg(all(test, target_pointer_width = "64"))]
+mod tests {
+    use std::future::Ready;
+
+    use crate::frame::{AwaitPoint, Framed};
+
+    /// A zero-sized site, as the macro defines.
+    struct Site;
+
+    /// Every byte here is paid by every parked task (issue E's memory budget): a field added to
+    /// one of these must pay for itself.
+    #[test]
+    fn per_task_records_stay_small() {
+        // 136 + 16 (`Arc` counts) + 8 (allocator word) = 160, a malloc size class boundary.
+        assert_eq!(size_of::<super::Header>(), 136);
+        assert_eq!(size_of::<super::Tracked<Ready<u64>>>(), 48 + 16);
+        // Over the body's future: a frame adds 16 bytes, an await point 8.
+        assert_eq!(size_of::<Framed<Ready<u64>, Site>>(), 16 + 16);
+        assert_eq!(size_of::<AwaitPoint<Ready<u64>, Site>>(), 16 + 8);
     }
 }
