@@ -70,7 +70,10 @@ use proc_macro::TokenStream;
 ///     static __TASKPROF_FN: FnSite = FnSite::new(
 ///         "load", module_path!(), /* location of `load` */, None, &[("kind", "db")],
 ///     );
-///     Framed::<()>::label(&__TASKPROF_FN, Some(type_name::<Self>));
+///     // The site as a zero-sized type: frames carry no pointer to it.
+///     struct __TaskprofFn;
+///     impl FnSiteOf for __TaskprofFn { fn site() -> &'static FnSite { &__TASKPROF_FN } }
+///     FnSite::label(&__TASKPROF_FN, Some(type_name::<Self>));
 ///     let fut = async move {
 ///         let id = id; // every argument moves in, as into an `async fn`'s future
 ///         // Fixes the block's output type, so `?` and coercions work as in the fn.
@@ -79,14 +82,15 @@ use proc_macro::TokenStream;
 ///             let row = await_point(
 ///                 { static S: AwaitSite = AwaitSite::new(
 ///                       &__TASKPROF_FN, /* location of `get` */, "self.client.get(id)");
-///                   &S },
+///                   struct T; impl AwaitSiteOf for T { fn site() -> &'static AwaitSite { &S } }
+///                   T },
 ///                 self.client.get(id),
 ///             ).await?;
 ///             tokio::spawn(spawned(refresh_cache(id))); // `spawned` is `#[track_caller]`
 ///             Ok(row)
 ///         }
 ///     };
-///     Framed::new(&__TASKPROF_FN, fut)
+///     Framed::new(__TaskprofFn, fut)
 /// }
 /// ```
 ///
