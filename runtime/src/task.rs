@@ -2,7 +2,7 @@
 //!
 //! A task is counted ([`live_count`](crate::live_count)) from its spawn, but its registry entry
 //! is created only when its first poll returns `Pending`: most tasks finish in their first poll
-//! and never touch the shared map, which keeps a tracked spawn close to a plain one. A task
+//! and never touch the shared registry, which keeps a tracked spawn close to a plain one. A task
 //! spawned inside a [`LeakCheck`](crate::LeakCheck) scope, and a blocking task, registers at
 //! once, so a leak report or a stuck closure shows even before (or without) a first suspension.
 
