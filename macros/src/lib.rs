@@ -40,7 +40,7 @@ use proc_macro::TokenStream;
 /// lifetime in scope and moves every argument in, so it borrows, lives and drops arguments
 /// exactly as the `async fn`'s did, in any edition. An `async fn` that another attribute macro
 /// still has to see as `async` (`#[tokio::main]`, `#[instrument]`, ... written after
-/// `#[track]`), or an `async unsafe fn`, stays `async` and awaits its frame.
+/// `#[track]`), or an `async fn` marked `unsafe`, stays `async` and awaits its frame.
 ///
 /// # Arguments
 ///
