@@ -224,7 +224,7 @@ pub(crate) fn publish_path(cell: &StackCell, start: usize) {
     let done = FAST.with(|f| {
         let len = f.len.get();
         let path = f.path.get(start.min(len)..len)?;
-        cell.publish_cells(path);
+        cell.publish_from(path.len(), path.iter().map(Cell::get));
         Some(())
     });
     if done.is_none() {
@@ -381,12 +381,30 @@ impl StackCell {
         self.len.load(Ordering::Relaxed) == 0
     }
 
-    /// True when `entries` equals what is published (only the writer calls this).
-    fn same(&self, entries: &[Entry]) -> bool {
-        self.same_as(entries.len(), entries.iter().copied())
+    /// Publishes `entries`. Only the task's poller writes, and tokio polls a task on one thread
+    /// at a time, so writers never race each other.
+    #[inline]
+    pub(crate) fn publish(&self, entries: &[Entry]) {
+        self.publish_from(entries.len(), entries.iter().copied());
     }
 
-    fn same_as(&self, n: usize, entries: impl Iterator<Item = Entry>) -> bool {
+    /// [`publish`](Self::publish) for the `n` entries of an iterator (the thread-local path,
+    /// read in place).
+    #[inline]
+    fn publish_from(&self, n: usize, entries: impl Iterator<Item = Entry> + Clone) {
+        // Most polls publish what the previous one did (often nothing).
+        if n == 0 && self.len.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let n = n.min(INLINE + SPILL);
+        let entries = entries.take(n);
+        if !self.same(n, entries.clone()) {
+            self.write(n, entries);
+        }
+    }
+
+    /// True when the `n` `entries` are what is published (only the writer calls this).
+    fn same(&self, n: usize, entries: impl Iterator<Item = Entry>) -> bool {
         let len = self.len.load(Ordering::Relaxed) as usize;
         let spill = self.spill.get().into_iter().flat_map(|s| s.iter());
         len == n
@@ -395,43 +413,8 @@ impl StackCell {
                 .all(|(e, a)| e == a.load(Ordering::Relaxed))
     }
 
-    /// [`publish`](Self::publish) from the thread-local path, without copying it first.
-    fn publish_cells(&self, path: &[Cell<Entry>]) {
-        if path.is_empty() && self.len.load(Ordering::Relaxed) == 0 {
-            return;
-        }
-        let path = path.get(..INLINE + SPILL).unwrap_or(path);
-        if self.same_as(path.len(), path.iter().map(Cell::get)) {
-            return;
-        }
-        self.write_from(path.len(), path.iter().map(Cell::get));
-    }
-
-    /// Publishes `entries`. Only the task's poller writes, and tokio polls a task on one thread
-    /// at a time, so writers never race each other.
-    #[inline]
-    pub(crate) fn publish(&self, entries: &[Entry]) {
-        // Most polls publish what the previous one did (often nothing).
-        if entries.is_empty() && self.len.load(Ordering::Relaxed) == 0 {
-            return;
-        }
-        self.publish_slow(entries);
-    }
-
-    fn publish_slow(&self, entries: &[Entry]) {
-        let entries = entries.get(..INLINE + SPILL).unwrap_or(entries);
-        if !self.same(entries) {
-            self.write(entries);
-        }
-    }
-
-    /// Writes `entries` (at most `INLINE + SPILL`) as the published stack.
-    fn write(&self, entries: &[Entry]) {
-        self.write_from(entries.len(), entries.iter().copied());
-    }
-
     /// Writes the `n` (at most `INLINE + SPILL`) `entries` as the published stack.
-    fn write_from(&self, n: usize, entries: impl Iterator<Item = Entry>) {
+    fn write(&self, n: usize, entries: impl Iterator<Item = Entry>) {
         let spill = (n > INLINE).then(|| {
             self.spill
                 .get_or_init(|| Box::new([const { AtomicU64::new(0) }; SPILL]))
