@@ -114,7 +114,7 @@ impl Header {
     }
 }
 
-/// The process's clock origin for registry entries: a `u64` of nanoseconds since it is half
+/// The process's clock origin: registry entries keep the nanoseconds since it in a `u64`, half
 /// the size of an `Instant`.
 static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
 
