@@ -75,19 +75,13 @@ impl FnSite {
         self.labels
     }
 
-    /// Used by `#[track]` expansions only, before the function's future is built: the label is
-    /// computed once per site, and awaits in async blocks the function spawns name it too, even
-    /// if it never suspends itself. After the first call this is one load.
+    /// Used by `#[track]` expansions only, before the function's future is built: computes the
+    /// frame label once per site (the `name = ".."` override, else `Type::method` with the type's
+    /// path, generic arguments dropped so all instances share one label, else
+    /// `module::function`). Awaits in async blocks the function spawns name it too, even if it
+    /// never suspends itself. After the first call this is one load.
     #[inline]
     pub fn label(&'static self, type_name: TypeName) {
-        self.ensure_label(type_name);
-    }
-
-    /// Computes the frame label if that was not done yet, once: the `name = ".."` override, else `Type::method` with the
-    /// type's path (generic arguments dropped, so all instances share one label), else
-    /// `module::function`.
-    #[inline]
-    pub(crate) fn ensure_label(&'static self, type_name: TypeName) {
         if !self.labelled.load(Ordering::Relaxed) {
             self.init_label(type_name);
         }
