@@ -284,12 +284,20 @@ fn framed_body(
     let labels = args.labels.iter().map(|(k, v)| quote!((#k, #v)));
     // Methods are labelled `Type::method`; the type name is only known inside the impl, and
     // only as a function (it may be generic), so it is passed by value, not in the static.
-    let type_name = match sig.receiver() {
-        Some(_) => quote! {
-            ::core::option::Option::Some(::core::any::type_name::<Self> as fn() -> &'static str)
-        },
-        None => quote!(::core::option::Option::None),
-    };
+    // A free function's label is known statically (its module and name) and is computed when
+    // a snapshot first needs it; a method's needs `Self`, known only inside the impl, and only
+    // as a function (the type may be generic), so each call passes it by value before its
+    // future is built (a call between building the future and moving it into the frame costs a
+    // copy of it).
+    let label_it = sig.receiver().map(|_| {
+        quote! {
+            ::taskprof::__private::FnSite::label(
+                &__TASKPROF_FN,
+                ::core::any::type_name::<Self> as fn() -> &'static str,
+            );
+        }
+    });
+    let labelled = !args.labels.is_empty();
     let fake_return = fake_return(output);
     let await_it = match rebind {
         Some(_) => TokenStream::new(),
@@ -312,10 +320,9 @@ fn framed_body(
             fn site() -> &'static ::taskprof::__private::FnSite {
                 &__TASKPROF_FN
             }
+            const LABELLED: bool = #labelled;
         }
-        // Before the future is built: a call between building it and moving it into the frame
-        // costs a copy of it.
-        ::taskprof::__private::FnSite::label(&__TASKPROF_FN, #type_name);
+        #label_it
         // `async move` captures the arguments (and `self`) under their own names. A fn may
         // return a future (a `JoinHandle`, say): that is the user's intent, not a missing
         // `.await` (clippy's deny-by-default `async_yields_async`).

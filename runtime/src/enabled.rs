@@ -18,6 +18,13 @@ pub(crate) fn enabled() -> bool {
     }
 }
 
+/// Whether tracking is known to be off: one load, and no call (the environment is read by
+/// [`enabled`]).
+#[inline]
+pub(crate) fn known_off() -> bool {
+    STATE.load(Ordering::Relaxed) == OFF
+}
+
 #[cold]
 fn from_env() -> bool {
     let off = std::env::var("TASKPROF").is_ok_and(|v| {

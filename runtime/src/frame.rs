@@ -8,7 +8,7 @@ use std::task::{Context, Poll, Waker};
 use crate::labels::LabelScope;
 use crate::labels::LabelSet;
 use crate::site::{AwaitSiteOf, FnSite, FnSiteOf};
-use crate::stack::{FAST, Pushed, completed, mark};
+use crate::stack::{FAST, Pushed, mark};
 use crate::task::{Name, Polling, TaskCore};
 
 /// How a frame relates to the task polling it.
@@ -78,9 +78,10 @@ impl<F: Future, S: FnSiteOf> Future for Framed<F, S> {
         let site = S::site();
         let plain = match this.mode {
             // The common case: inside a task, no labels.
-            Mode::Nested(_) if task != 0 => site.labels().is_empty(),
-            // Switched off: decided on the first poll, here rather than in a call.
-            Mode::Nested(_) if !crate::enabled::enabled() => {
+            Mode::Nested(_) if task != 0 => !S::LABELLED,
+            // Switched off: decided on the first poll, here rather than in a call (and with no
+            // call on this path, which would make the compiler forget what it knows of `fut`).
+            Mode::Nested(_) if crate::enabled::known_off() => {
                 *this.mode = Mode::Off;
                 true
             }
@@ -135,15 +136,17 @@ fn poll_slow<F: Future>(
     out
 }
 
-/// Records a frame that returned `Pending`, or takes back what a completed one pushed.
+/// Records a frame that returned `Pending`, or forgets what a completed one pushed in an earlier
+/// poll. (Nothing to truncate: every future in its subtree that went pending in this poll has
+/// since completed or been dropped, and took its entries back then. This keeps a frame that
+/// does not suspend cheap.)
 #[inline]
 fn record(pushed: &mut Pushed, site: &'static FnSite, start: usize, pending: bool) {
-    if pending {
-        *pushed = frame_pending(site, start);
+    *pushed = if pending {
+        frame_pending(site, start)
     } else {
-        *pushed = Pushed::NONE;
-        completed(start);
-    }
+        Pushed::NONE
+    };
 }
 
 /// What a labelled or root frame did before polling its body, undone after.
@@ -260,12 +263,11 @@ impl<F: Future, S: AwaitSiteOf> Future for AwaitPoint<F, S> {
         let this = self.project();
         let start = mark();
         let out = this.fut.poll(cx);
-        if out.is_pending() {
-            *this.pushed = await_pending(S::site(), start);
+        *this.pushed = if out.is_pending() {
+            await_pending(S::site(), start)
         } else {
-            *this.pushed = Pushed::NONE;
-            completed(start);
-        }
+            Pushed::NONE
+        };
         out
     }
 }

@@ -38,6 +38,9 @@ pub struct AwaitSite {
 pub trait FnSiteOf {
     /// The function's site.
     fn site() -> &'static FnSite;
+    /// Whether the site has `label(..)` arguments: known at compile time, so an unlabelled
+    /// frame's poll has no branch for them.
+    const LABELLED: bool = false;
 }
 
 /// An `.await`'s site as a type, like [`FnSiteOf`].
@@ -75,15 +78,16 @@ impl FnSite {
         self.labels
     }
 
-    /// Used by `#[track]` expansions only, before the function's future is built: computes the
-    /// frame label once per site (the `name = ".."` override, else `Type::method` with the type's
-    /// path, generic arguments dropped so all instances share one label, else
-    /// `module::function`). Awaits in async blocks the function spawns name it too, even if it
-    /// never suspends itself. After the first call this is one load.
+    /// Used by `#[track]` expansions of methods only, before the method's future is built:
+    /// computes the frame label once per site (the `name = ".."` override, else `Type::method`
+    /// with the type's path, generic arguments dropped so all instances share one label). Awaits
+    /// in async blocks the method spawns name it too, even if it never suspends itself. After
+    /// the first call this is one load. A free function's label needs no call: see
+    /// [`known_label`](Self::known_label).
     #[inline]
-    pub fn label(&'static self, type_name: TypeName) {
+    pub fn label(&'static self, type_name: fn() -> &'static str) {
         if !self.labelled.load(Ordering::Relaxed) {
-            self.init_label(type_name);
+            self.init_label(Some(type_name));
         }
     }
 
@@ -104,12 +108,17 @@ impl FnSite {
         label
     }
 
-    /// The label (computed by [`label`](Self::label) before any use of the site).
+    /// The label: a method's was computed by [`label`](Self::label) before any frame of it
+    /// existed; a free function's (`module::function`, or its `name = ".."`) is computed here,
+    /// the first time a snapshot needs it.
     pub(crate) fn known_label(&'static self) -> &'static str {
-        self.label.get().map_or(self.name, |l| l)
+        match self.label.get() {
+            Some(label) => label,
+            None => self.init_label(None),
+        }
     }
 
-    /// The site's id; its label was computed when the first frame of it was created.
+    /// The site's id, given the first time one of its frames goes pending.
     pub(crate) fn id(&'static self) -> u32 {
         let id = self.id.load(Ordering::Acquire);
         if id != 0 {

@@ -340,14 +340,6 @@ impl Pushed {
     }
 }
 
-/// A frame or await point completed: whatever its subtree pushed in this poll is stale.
-#[inline]
-pub(crate) fn completed(start: usize) {
-    if mark() > start {
-        truncate_path(start);
-    }
-}
-
 const INLINE: usize = 4;
 
 /// Entries past [`INLINE`] a published stack keeps: a deeper stack keeps its innermost

@@ -16,7 +16,6 @@ impl FnSiteOf for WaitFn {
 }
 
 fn wait(rx: tokio::sync::oneshot::Receiver<()>) -> impl Future<Output = ()> {
-    FnSite::label(&WAIT_FN, None);
     let fut = async move {
         static S: AwaitSite = AwaitSite::new(&WAIT_FN, Location::caller(), "rx");
         struct Site;
@@ -44,10 +43,10 @@ impl FnSiteOf for OuterFn {
     fn site() -> &'static FnSite {
         &OUTER_FN
     }
+    const LABELLED: bool = true;
 }
 
 fn outer(rx: tokio::sync::oneshot::Receiver<()>) -> impl Future<Output = ()> {
-    FnSite::label(&OUTER_FN, None);
     let fut = async move {
         static S: AwaitSite = AwaitSite::new(&OUTER_FN, Location::caller(), "wait(rx)");
         struct Site;

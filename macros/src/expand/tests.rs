@@ -72,9 +72,10 @@ fn async_fn_becomes_a_frame() {
         count(
             &out,
             "struct __TaskprofFn; impl ::taskprof::__private::FnSiteOf for __TaskprofFn { \
-             #[inline] fn site() -> &'static ::taskprof::__private::FnSite { &__TASKPROF_FN } } \
+             #[inline] fn site() -> &'static ::taskprof::__private::FnSite { &__TASKPROF_FN } \
+             const LABELLED: bool = true; } \
              ::taskprof::__private::FnSite::label(&__TASKPROF_FN, \
-             ::core::option::Option::Some(::core::any::type_name::<Self> as fn() -> &'static str));"
+             ::core::any::type_name::<Self> as fn() -> &'static str,);"
         ),
         1,
         "{out}"
@@ -105,13 +106,9 @@ fn free_fn_has_no_type_name_and_empty_labels() {
         "{out}"
     );
     assert_eq!(count(&out, "let __taskprof_r: () = loop {};"), 1);
-    assert_eq!(
-        count(
-            &out,
-            "FnSite::label(&__TASKPROF_FN, ::core::option::Option::None);"
-        ),
-        1
-    );
+    // A free function's label is computed lazily, from the static: no call per frame.
+    assert_eq!(count(&out, "FnSite::label("), 0, "{out}");
+    assert_eq!(count(&out, "const LABELLED: bool = false;"), 1, "{out}");
     assert_eq!(count(&out, "Framed::new(__TaskprofFn, __taskprof_fut)"), 1);
 }
 
