@@ -397,12 +397,18 @@ impl StackCell {
 
     /// True when the `n` `entries` are what is published (only the writer calls this).
     fn same(&self, n: usize, entries: impl Iterator<Item = Entry>) -> bool {
-        let len = self.len.load(Ordering::Relaxed) as usize;
+        if self.len.load(Ordering::Relaxed) as usize != n {
+            return false;
+        }
+        let same = |e: Entry, a: &AtomicU64| e == a.load(Ordering::Relaxed);
+        // The common short stack: no chained iterator, no look at the spill array.
+        if n <= INLINE {
+            return entries.zip(&self.inline).all(|(e, a)| same(e, a));
+        }
         let spill = self.spill.get().into_iter().flat_map(|s| s.iter());
-        len == n
-            && entries
-                .zip(self.inline.iter().chain(spill))
-                .all(|(e, a)| e == a.load(Ordering::Relaxed))
+        entries
+            .zip(self.inline.iter().chain(spill))
+            .all(|(e, a)| same(e, a))
     }
 
     /// Writes the `n` (at most `INLINE + SPILL`) `entries` as the published stack.
