@@ -245,6 +245,30 @@ async fn select_then_park(
     let _ = park.await;
 }
 
+/// Unlabelled: its `.await` is recorded without drop code of its own (it is directly in the
+/// body), so only the frame's range takes it back when the branch loses.
+#[taskprof::track]
+async fn plain_losing_branch(rx: oneshot::Receiver<()>) {
+    let _ = rx.await;
+}
+
+#[taskprof::track]
+async fn select_plain_then_park(
+    never: oneshot::Receiver<()>,
+    never_too: oneshot::Receiver<()>,
+    win: oneshot::Receiver<()>,
+    park: oneshot::Receiver<()>,
+) {
+    tokio::select! {
+        biased;
+        _ = plain_losing_branch(never) => {}
+        // An `.await` in an `async` block takes its own entry back when dropped.
+        _ = async { let _ = never_too.await; } => {}
+        _ = win => {}
+    }
+    let _ = park.await;
+}
+
 #[taskprof::track(label(phase = "timeout"))]
 async fn slow_frame(rx: oneshot::Receiver<()>) {
     let _ = rx.await;
@@ -311,6 +335,33 @@ fn frame_of_a_losing_select_branch_leaves_the_stack() {
         assert_eq!(taskprof::live_count(), before + 1);
         park_tx.send(()).expect("parked");
         handle.await.expect("select_then_park");
+        assert_gone(&[id]);
+        assert_eq!(taskprof::live_count(), before);
+    });
+}
+
+#[test]
+fn unlabelled_frame_and_async_block_of_losing_branches_leave_the_stack() {
+    let _serial = serial();
+    let before = taskprof::live_count();
+    multi_thread(2).block_on(async {
+        let (_never, never_rx) = oneshot::channel::<()>();
+        let (_never_too, never_too_rx) = oneshot::channel::<()>();
+        let (win_tx, win_rx) = oneshot::channel::<()>();
+        let (park_tx, park_rx) = oneshot::channel::<()>();
+        let fut = select_plain_then_park(never_rx, never_too_rx, win_rx, park_rx);
+        let (line, handle) = (line!(), taskprof::spawn(fut));
+        let id = wait_for("the task inside select!", |s| {
+            let t = *spawned_at(s, FILE, line).first()?;
+            let in_block = t.stack().iter().any(|f| f.awaiting() == Some("never_too"));
+            (has_frame(t, "lifecycle::plain_losing_branch") && in_block).then_some(t.id())
+        })
+        .await;
+        win_tx.send(()).expect("select waits");
+        assert_parked_on_park_only(id, "lifecycle::plain_losing_branch").await;
+        assert_eq!(taskprof::live_count(), before + 1);
+        park_tx.send(()).expect("parked");
+        handle.await.expect("select_plain_then_park");
         assert_gone(&[id]);
         assert_eq!(taskprof::live_count(), before);
     });

@@ -72,14 +72,19 @@ use proc_macro::TokenStream;
 ///     );
 ///     // The site as a zero-sized type: frames carry no pointer to it.
 ///     struct __TaskprofFn;
-///     impl FnSiteOf for __TaskprofFn { fn site() -> &'static FnSite { &__TASKPROF_FN } }
-///     FnSite::label(&__TASKPROF_FN, Some(type_name::<Self>));
+///     impl FnSiteOf for __TaskprofFn {
+///         fn site() -> &'static FnSite { &__TASKPROF_FN }
+///         const LABELLED: bool = true; // it has `label(..)` arguments
+///     }
+///     FnSite::label(&__TASKPROF_FN, type_name::<Self>); // methods only: the label needs `Self`
 ///     let fut = async move {
 ///         let id = id; // every argument moves in, as into an `async fn`'s future
 ///         // Fixes the block's output type, so `?` and coercions work as in the fn.
 ///         if false { let r: Result<Row, DbError> = loop {}; return r; }
 ///         {
-///             let row = await_point(
+///             // `await_point` in an `async` block or closure, or for a `join!`/`select!`
+///             // branch: those can be dropped while pending and take their entry back.
+///             let row = await_in_body(
 ///                 { static S: AwaitSite = AwaitSite::new(
 ///                       &__TASKPROF_FN, /* location of `get` */, "self.client.get(id)");
 ///                   struct T; impl AwaitSiteOf for T { fn site() -> &'static AwaitSite { &S } }

@@ -26,6 +26,9 @@ pub(crate) struct Rewriter {
     blocking_kinds: bool,
     /// A `.send()` / `.execute(r)` call was rewritten (maybe an HTTP request).
     http: bool,
+    /// How many `async` blocks and closures enclose the expression being visited: an `.await`
+    /// directly in the body (0) needs no drop code (see `InBody`).
+    nested: u32,
 }
 
 impl Rewriter {
@@ -35,6 +38,7 @@ impl Rewriter {
             spawn_kinds: false,
             blocking_kinds: false,
             http: false,
+            nested: 0,
         }
     }
 
@@ -63,17 +67,23 @@ impl Rewriter {
         }
     }
 
-    /// `E` → `await_point(&SITE, E)`, with `SITE` taken from the expression before it was
-    /// rewritten. The call spans from `E`'s first token to `end` (the `await` keyword, or `E`'s
-    /// last token), so lints and errors on the whole `E.await` still quote the user's code.
-    fn record(&mut self, expr: &mut Expr, end: Option<Span>) {
+    /// `E` → `await_point(&SITE, E)` (`await_in_body` for an `.await` directly in the body), with
+    /// `SITE` taken from the expression before it was rewritten. The call spans from `E`'s first
+    /// token to `end` (the `await` keyword, or `E`'s last token), so lints and errors on the
+    /// whole `E.await` still quote the user's code.
+    fn record(&mut self, expr: &mut Expr, end: Option<Span>, in_body: bool) {
         let site = Site::of(expr);
         let tokens = expr.to_token_stream();
         let start = first_span(tokens.clone());
         let end = end.unwrap_or_else(|| last_span(tokens));
         self.visit_expr_mut(expr);
         let inner = std::mem::replace(expr, Expr::Verbatim(TokenStream::new()));
-        *expr = Expr::Call(site.await_point(inner, start, end));
+        let func = if in_body {
+            "await_in_body"
+        } else {
+            "await_point"
+        };
+        *expr = Expr::Call(site.await_point(func, inner, start, end));
     }
 
     /// `tokio::spawn(A)`, `JoinSet::spawn(&mut set, A)`, ... → the same call on `spawned(A)`.
@@ -246,7 +256,8 @@ impl Rewriter {
 
     fn branch(&mut self, fut: &mut Expr) {
         if self.awaits {
-            self.record(fut, None);
+            // A branch can be dropped while pending (a losing `select!` branch).
+            self.record(fut, None, false);
         } else {
             self.visit_expr_mut(fut);
         }
@@ -262,7 +273,13 @@ impl VisitMut for Rewriter {
                 // The original `.` and `await` tokens stay, so "not `Send`" notes and the like
                 // still point at the user's `.await`.
                 let span = node.await_token.span;
-                self.record(&mut node.base, Some(span));
+                let in_body = self.nested == 0;
+                self.record(&mut node.base, Some(span), in_body);
+            }
+            Expr::Async(_) | Expr::Closure(_) => {
+                self.nested += 1;
+                visit_mut::visit_expr_mut(self, expr);
+                self.nested -= 1;
             }
             Expr::Call(call) => {
                 visit_mut::visit_expr_call_mut(self, call);
@@ -320,7 +337,7 @@ impl Site {
     ///
     /// `expr` stays a direct argument, so its temporaries live exactly as long as before; the
     /// static and the type are in their own block, so every site can use the same names.
-    fn await_point(&self, expr: Expr, start: Span, end: Span) -> ExprCall {
+    fn await_point(&self, func: &str, expr: Expr, start: Span, end: Span) -> ExprCall {
         let location = quote_spanned!(self.span=> ::core::panic::Location::caller());
         let text = LitStr::new(&self.text, Span::call_site());
         let site_type = Ident::new("__TaskprofAwait", Span::mixed_site());
@@ -338,7 +355,10 @@ impl Site {
         }};
         ExprCall {
             attrs: Vec::new(),
-            func: Box::new(parse_quote_spanned!(start=> ::taskprof::__private::await_point)),
+            func: Box::new({
+                let func = Ident::new(func, start);
+                parse_quote_spanned!(start=> ::taskprof::__private::#func)
+            }),
             paren_token: token::Paren(end),
             args: Punctuated::from_iter([site, expr]),
         }

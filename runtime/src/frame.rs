@@ -229,47 +229,101 @@ fn frame_pending(site: &'static FnSite, start: usize) -> Pushed {
 }
 
 pin_project_lite::pin_project! {
-    /// A recorded `.await` inside a `#[track]` function; `S` (zero-sized) names its site.
+    /// A recorded `.await` inside a `#[track]` function; `S` (zero-sized) names its site. `P` is
+    /// [`Retract`] (takes its entries back when dropped) or, for an `.await` directly in the
+    /// function's body, [`InBody`] (no drop code).
     #[doc(hidden)]
     #[must_use = "futures do nothing unless polled"]
-    pub struct AwaitPoint<F, S> {
+    pub struct AwaitPoint<F, S, P = Retract> {
+        // Declared first so it is dropped first: its range covers what `fut` pushed, which a
+        // frame in `fut` would otherwise drain first, leaving the range stale (not taken back).
+        pushed: P,
         #[pin]
         fut: F,
-        pushed: Pushed,
         site: S,
-    }
-    impl<F, S> PinnedDrop for AwaitPoint<F, S> {
-        fn drop(this: Pin<&mut Self>) {
-            this.project().pushed.retract();
-        }
     }
 }
 
-/// Used by `#[track]` expansions only: `expr.await` becomes `await_point(SITE, expr).await`.
+/// What an await point pushed, taken back when it is dropped: an `.await` in an `async` block
+/// or closure, or a `join!`/`select!` branch, can be dropped while pending, before its task's
+/// poll ends (a losing branch), and then must not stay on the task's stack.
+#[doc(hidden)]
+pub struct Retract(Pushed);
+
+impl Drop for Retract {
+    #[inline]
+    fn drop(&mut self) {
+        self.0.retract();
+    }
+}
+
+/// What an `.await` directly in a `#[track]` function's body pushed. It needs no drop code: while
+/// it is pending, so is the body, and the frame around the body covers its entries in the range
+/// the frame takes back if it is dropped. Dropping an `AwaitPoint` of it then compiles to what
+/// dropping the plain awaited future does, which saves every frame that does not suspend a call.
+#[doc(hidden)]
+pub struct InBody(Pushed);
+
+/// Used by `#[track]` expansions only: `expr.await` in an `async` block or closure, and a
+/// `join!`/`select!` branch, become `await_point(SITE, expr)`.
 #[inline]
 pub fn await_point<F: IntoFuture, S: AwaitSiteOf>(site: S, fut: F) -> AwaitPoint<F::IntoFuture, S> {
     AwaitPoint {
+        pushed: Retract(Pushed::NONE),
         fut: fut.into_future(),
-        pushed: Pushed::NONE,
         site,
     }
 }
 
-impl<F: Future, S: AwaitSiteOf> Future for AwaitPoint<F, S> {
+/// Used by `#[track]` expansions only: `expr.await` directly in the function's body becomes
+/// `await_in_body(SITE, expr).await`.
+#[inline]
+pub fn await_in_body<F: IntoFuture, S: AwaitSiteOf>(
+    site: S,
+    fut: F,
+) -> AwaitPoint<F::IntoFuture, S, InBody> {
+    AwaitPoint {
+        pushed: InBody(Pushed::NONE),
+        fut: fut.into_future(),
+        site,
+    }
+}
+
+impl<F: Future, S: AwaitSiteOf> Future for AwaitPoint<F, S, Retract> {
     type Output = F::Output;
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let start = mark();
-        let out = this.fut.poll(cx);
-        *this.pushed = if out.is_pending() {
-            await_pending(S::site(), start)
-        } else {
-            Pushed::NONE
-        };
-        out
+        poll_await::<F, S>(this.fut, &mut this.pushed.0, cx)
     }
+}
+
+impl<F: Future, S: AwaitSiteOf> Future for AwaitPoint<F, S, InBody> {
+    type Output = F::Output;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        poll_await::<F, S>(this.fut, &mut this.pushed.0, cx)
+    }
+}
+
+/// Polls an awaited future, recording the `.await` (site `S`) if it returns `Pending`.
+#[inline]
+fn poll_await<F: Future, S: AwaitSiteOf>(
+    fut: Pin<&mut F>,
+    pushed: &mut Pushed,
+    cx: &mut Context<'_>,
+) -> Poll<F::Output> {
+    let start = mark();
+    let out = fut.poll(cx);
+    *pushed = if out.is_pending() {
+        await_pending(S::site(), start)
+    } else {
+        Pushed::NONE
+    };
+    out
 }
 
 #[inline(never)]

@@ -46,7 +46,7 @@ pub use taskprof_macros::track;
 #[doc(hidden)]
 pub mod __private {
     //! Only for the output of taskprof's macros. Not public API; may change in any release.
-    pub use crate::frame::{AwaitPoint, Framed, await_point};
+    pub use crate::frame::{AwaitPoint, Framed, InBody, Retract, await_in_body, await_point};
     pub use crate::http::{HttpExecProbe, HttpProbe, NoHttpProbe};
     pub use crate::leak::run_test;
     pub use crate::site::{AwaitSite, AwaitSiteOf, FnSite, FnSiteOf};

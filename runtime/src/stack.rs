@@ -14,6 +14,9 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
 /// One pending frame: a site id (low 32 bits) and the number of entries beneath it (high 32 bits).
 pub(crate) type Entry = u64;
 
+/// An entry taken back (see `bury`): site id 0 is never given out.
+const TOMBSTONE: Entry = 0;
+
 pub(crate) fn entry(site: u32, descendants: usize) -> Entry {
     u64::from(site) | ((descendants.min(0x7FFF_FFFF) as u64) << 32)
 }
@@ -105,13 +108,16 @@ pub(crate) struct Fast {
     pub(crate) task: Cell<u64>,
     /// The registry slot of that task's entry, [`UNLISTED`] while it has none (see `task.rs`).
     pub(crate) slot: Cell<u32>,
-    /// Bumped when a task poll starts and whenever entries are removed from `Current::buf`: a
-    /// frame dropped later can tell whether the range it pushed is still in place.
+    /// Bumped when a task poll starts and when the path is cut back (a poll ends): a frame
+    /// dropped later can tell whether the range it pushed is still this poll's and in place.
     pub(crate) generation: Cell<u32>,
     /// Length of the pending path of the current poll.
     pub(crate) len: Cell<usize>,
     /// Whether `Current` has a context or display labels: only then must a poll swap them.
     pub(crate) rich: Cell<bool>,
+    /// Whether the path may hold [`TOMBSTONE`]s: publishing then compacts it. Cleared when the
+    /// outermost poll ends.
+    pub(crate) buried: Cell<bool>,
     /// (frame site address, path length) of the last recorded `.await` that went pending, so
     /// its frame can tell that the await entry already names it.
     pub(crate) last_await: Cell<(usize, usize)>,
@@ -134,6 +140,7 @@ thread_local! {
             generation: Cell::new(0),
             len: Cell::new(0),
             rich: Cell::new(false),
+            buried: Cell::new(false),
             last_await: Cell::new((0, 0)),
             path: [const { Cell::new(0) }; INLINE_PATH],
         }
@@ -223,13 +230,45 @@ fn push_overflow(n: usize, e: Entry) {
 pub(crate) fn publish_path(cell: &StackCell, start: usize) {
     let done = FAST.with(|f| {
         let len = f.len.get();
+        if f.buried.get() {
+            return None;
+        }
         let path = f.path.get(start.min(len)..len)?;
         cell.publish_from(path.len(), path.iter().map(Cell::get));
         Some(())
     });
     if done.is_none() {
-        with_path(start, |path| cell.publish(path));
+        with_path(start, |path| {
+            if path.contains(&TOMBSTONE) {
+                cell.publish(&compact(path));
+            } else {
+                cell.publish(path);
+            }
+        });
     }
+}
+
+/// `path` without its [`TOMBSTONE`]s, each entry's count of entries beneath it recounted.
+fn compact(path: &[Entry]) -> Vec<Entry> {
+    // `kept[i]`: live entries in `path[..i]`.
+    let mut kept = Vec::with_capacity(path.len() + 1);
+    let mut n = 0;
+    for &e in path {
+        kept.push(n);
+        n += usize::from(e != TOMBSTONE);
+    }
+    kept.push(n);
+    path.iter()
+        .enumerate()
+        .filter(|&(_, &e)| e != TOMBSTONE)
+        .map(|(i, &e)| {
+            if entry_http(e).is_some() {
+                return e;
+            }
+            let below = entry_descendants(e).min(i);
+            entry(entry_site(e), kept[i] - kept[i - below])
+        })
+        .collect()
 }
 
 /// The pending path from `start` on, for publishing.
@@ -268,19 +307,45 @@ pub(crate) fn truncate_path(len: usize) {
     });
 }
 
-/// Removes entries `start..end` from the pending path.
-fn drain_path(start: usize, end: usize) {
-    with_path(0, |all| {
-        let mut rest: Vec<Entry> = all.to_vec();
-        if rest.len() < end {
-            return;
+/// Takes entries `start..end` off the pending path. They become [`TOMBSTONE`]s, skipped when
+/// the path is published, so every other range recorded in this poll stays where it is (a
+/// `select!` drops all its losing branches one after the other); tombstones at the end of the
+/// path are cut off, so a loop that keeps dropping futures does not grow it.
+fn bury(start: usize, end: usize) {
+    let len = mark();
+    let end = end.min(len);
+    if start >= end {
+        return;
+    }
+    FAST.with(|f| {
+        for i in start..end.min(INLINE_PATH) {
+            f.path[i].set(TOMBSTONE);
         }
-        rest.drain(start..end);
-        truncate_path(0);
-        for e in rest {
-            push(e);
+        if end > INLINE_PATH {
+            CURRENT.with_borrow_mut(|c| {
+                let from = start.max(INLINE_PATH) - INLINE_PATH;
+                for e in c.overflow.iter_mut().take(end - INLINE_PATH).skip(from) {
+                    *e = TOMBSTONE;
+                }
+            });
         }
+        let mut len = len;
+        while len > 0 && entry_at(f, len - 1) == TOMBSTONE {
+            len -= 1;
+        }
+        f.len.set(len);
+        // An await recorded in the buried range no longer names its frame.
+        f.last_await.set((0, 0));
+        f.buried.set(true);
     });
+}
+
+/// Entry `i` of the pending path (which has more than `i` entries).
+fn entry_at(f: &Fast, i: usize) -> Entry {
+    match f.path.get(i) {
+        Some(c) => c.get(),
+        None => CURRENT.with_borrow(|c| c.overflow.get(i - INLINE_PATH).copied().unwrap_or(0)),
+    }
 }
 
 /// Id of the tracked task being polled on this thread, if any.
@@ -336,7 +401,7 @@ impl Pushed {
         if task == 0 || generation != self.generation {
             return;
         }
-        drain_path(usize::from(self.start), usize::from(self.end));
+        bury(usize::from(self.start), usize::from(self.end));
     }
 }
 
@@ -491,5 +556,54 @@ mod tests {
         let entries: Vec<Entry> = (0..100).map(|i| entry(i, 0)).collect();
         cell.publish(&entries);
         assert_eq!(published(&cell), entries[..INLINE + SPILL]);
+    }
+
+    #[test]
+    fn compacting_recounts_what_is_beneath_each_entry() {
+        // Innermost first: a frame (7) over a pending branch (1, with 2 beneath it), an HTTP call
+        // and a dropped branch (3 over 4), taken back.
+        let path = [
+            entry(2, 0),
+            entry(1, 1),
+            http_entry(9),
+            TOMBSTONE,
+            TOMBSTONE,
+            entry(7, 5),
+        ];
+        let compacted = compact(&path);
+        assert_eq!(
+            compacted,
+            [entry(2, 0), entry(1, 1), http_entry(9), entry(7, 3)]
+        );
+        assert!(compact(&[TOMBSTONE, TOMBSTONE]).is_empty());
+    }
+
+    #[test]
+    fn buried_entries_leave_other_ranges_in_place() {
+        // Two ranges recorded in one poll, taken back in either order: both go.
+        for first_the_later in [false, true] {
+            truncate_path(0);
+            FAST.with(|f| f.task.set(1));
+            let a = mark();
+            push(entry(3, 0));
+            let mut ra = Pushed::record(a);
+            let b = mark();
+            push(entry(4, 0));
+            push(entry(5, 1));
+            let mut rb = Pushed::record(b);
+            push(entry(6, 3));
+            if first_the_later {
+                rb.retract();
+                ra.retract();
+            } else {
+                ra.retract();
+                rb.retract();
+            }
+            with_path(0, |p| {
+                assert_eq!(compact(p), [entry(6, 0)], "{first_the_later}")
+            });
+            FAST.with(|f| f.task.set(0));
+        }
+        truncate_path(0);
     }
 }

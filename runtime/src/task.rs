@@ -477,6 +477,9 @@ impl Polling {
         let (len, rich) = FAST.with(|f| {
             f.task.set(self.prev_task);
             f.slot.set(self.prev_slot);
+            if self.start == 0 {
+                f.buried.set(false);
+            }
             (f.len.get(), f.rich.get())
         });
         if len > self.start {
