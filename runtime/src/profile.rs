@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::fmt::{self, Display, Formatter, Write};
 use std::ops::Range;
 use std::panic::Location;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rustc_hash::FxBuildHasher;
@@ -149,8 +150,9 @@ fn write_task(f: &mut impl Write, task: &TaskInfo) -> fmt::Result {
 }
 
 /// The per-task profile, each block followed by a blank line: the same text as writing every
-/// task with [`write_task`], built for 100k+ tasks. What tasks share (stacks, spawn sites,
-/// labels) is rendered once and copied; per task only the numbers are formatted, by hand.
+/// task with [`write_task`], built for 100k+ tasks. All but a task's id, age and poll count
+/// comes from its kind ([`TaskInfo::kind`]), which is rendered once and copied; per task only the
+/// numbers are formatted, by hand.
 fn write_tasks(f: &mut Formatter<'_>, tasks: &[TaskInfo]) -> fmt::Result {
     // Written to `f` in chunks: fewer calls through `dyn Write` than one per piece, and no
     // second copy of the whole text.
@@ -158,53 +160,14 @@ fn write_tasks(f: &mut Formatter<'_>, tasks: &[TaskInfo]) -> fmt::Result {
     let mut out = String::with_capacity(CHUNK + 4096);
     let mut texts = Texts::default();
     for task in tasks {
+        let [head, mid, tail] = texts.of(task)?;
         out.push_str("task ");
         push_u64(&mut out, task.id());
-        out.push_str(" [");
-        out.push_str(if task.lost_waker() {
-            "lost waker"
-        } else {
-            task.state().as_str()
-        });
-        out.push_str(", ");
+        out.push_str(&texts.kinds[head]);
         push_age(&mut out, task.age());
-        out.push_str("]:\n");
-        let stack = task.stack();
-        let r = texts
-            .stacks
-            .get(stack.as_ptr() as usize, &mut texts.arena, |t| {
-                stack.iter().try_for_each(|frame| write_frame(t, frame))
-            })?;
-        out.push_str(&texts.arena[r]);
-        out.push_str("name: ");
-        push_escaped(&mut out, task.name())?;
-        out.push_str(", polls: ");
+        out.push_str(&texts.kinds[mid]);
         push_u64(&mut out, task.polls());
-        out.push('\n');
-        let labels = task.labels();
-        if !labels.is_empty() {
-            let r = texts
-                .labels
-                .get(labels as *const _ as usize, &mut texts.arena, |t| {
-                    writeln!(t, "labels: {labels}")
-                })?;
-            out.push_str(&texts.arena[r]);
-        }
-        let site = task.spawn_site();
-        let r = texts.sites.get(
-            site.map_or(0, |l| l as *const Location<'_> as usize),
-            &mut texts.arena,
-            |t| {
-                t.push_str("spawned at ");
-                write_site(t, site)
-            },
-        )?;
-        out.push_str(&texts.arena[r]);
-        if let Some(parent) = task.parent() {
-            out.push_str(" by task ");
-            push_u64(&mut out, parent);
-        }
-        out.push_str("\n\n");
+        out.push_str(&texts.kinds[tail]);
         if out.len() >= CHUNK {
             f.write_str(&out)?;
             out.clear();
@@ -213,31 +176,24 @@ fn write_tasks(f: &mut Formatter<'_>, tasks: &[TaskInfo]) -> fmt::Result {
     f.write_str(&out)
 }
 
-/// Texts shared between tasks, rendered once into `arena`.
+/// The texts of the kinds of tasks met so far.
 #[derive(Default)]
 struct Texts {
-    arena: String,
-    stacks: Memo,
-    sites: Memo,
-    labels: Memo,
+    /// Per kind, the text around its tasks' age and poll count: ` [STATE, `, then `]:` to
+    /// `polls: `, then the rest of the block.
+    kinds: String,
+    /// Where those lie, by the kind's address; the last one met, which the next task very often
+    /// repeats, first.
+    last: Option<(usize, [Range<usize>; 3])>,
+    all: HashMap<usize, [Range<usize>; 3], FxBuildHasher>,
+    /// Rendered stacks (interned, so many kinds can share one), by address.
+    stacks: String,
+    stack_ranges: HashMap<usize, Range<usize>, FxBuildHasher>,
 }
 
-/// Where the text rendered for a value (keyed by its address) lies in the arena. Tasks sharing a
-/// value share its address: stacks are interned, labels inherited, spawn sites `'static`.
-#[derive(Default)]
-struct Memo {
-    /// The last hit, which the next task very often repeats.
-    last: Option<(usize, Range<usize>)>,
-    all: HashMap<usize, Range<usize>, FxBuildHasher>,
-}
-
-impl Memo {
-    fn get(
-        &mut self,
-        key: usize,
-        arena: &mut String,
-        render: impl FnOnce(&mut String) -> fmt::Result,
-    ) -> Result<Range<usize>, fmt::Error> {
+impl Texts {
+    fn of(&mut self, task: &TaskInfo) -> Result<[Range<usize>; 3], fmt::Error> {
+        let key = Arc::as_ptr(task.kind()) as usize;
         if let Some((k, r)) = &self.last
             && *k == key
         {
@@ -246,15 +202,59 @@ impl Memo {
         let r = match self.all.get(&key) {
             Some(r) => r.clone(),
             None => {
-                let start = arena.len();
-                render(arena)?;
-                let r = start..arena.len();
+                let r = self.render(task)?;
                 self.all.insert(key, r.clone());
                 r
             }
         };
         self.last = Some((key, r.clone()));
         Ok(r)
+    }
+
+    /// Renders the kind of `task`: the text of [`write_task`] around its numbers.
+    fn render(&mut self, task: &TaskInfo) -> Result<[Range<usize>; 3], fmt::Error> {
+        let stack = task.stack();
+        let stack = match self.stack_ranges.get(&(stack.as_ptr() as usize)) {
+            Some(r) => r.clone(),
+            None => {
+                let start = self.stacks.len();
+                for frame in stack {
+                    write_frame(&mut self.stacks, frame)?;
+                }
+                let r = start..self.stacks.len();
+                self.stack_ranges.insert(stack.as_ptr() as usize, r.clone());
+                r
+            }
+        };
+        let t = &mut self.kinds;
+        let start = t.len();
+        t.push_str(" [");
+        t.push_str(if task.lost_waker() {
+            "lost waker"
+        } else {
+            task.state().as_str()
+        });
+        t.push_str(", ");
+        let head = start..t.len();
+        t.push_str("]:\n");
+        t.push_str(&self.stacks[stack]);
+        t.push_str("name: ");
+        push_escaped(t, task.name())?;
+        t.push_str(", polls: ");
+        let mid = head.end..t.len();
+        t.push('\n');
+        let labels = task.labels();
+        if !labels.is_empty() {
+            writeln!(t, "labels: {labels}")?;
+        }
+        t.push_str("spawned at ");
+        write_site(t, task.spawn_site())?;
+        if let Some(parent) = task.parent() {
+            t.push_str(" by task ");
+            push_u64(t, parent);
+        }
+        t.push_str("\n\n");
+        Ok([head, mid.clone(), mid.end..t.len()])
     }
 }
 
