@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use crate::task::Header;
 
 /// Number of shards: enough that threads registering tasks at once rarely meet on one.
-const SHARDS: usize = 64;
+pub(crate) const SHARDS: usize = 64;
 
 /// Ids a thread takes at a time (see [`Local::next_id`]).
 const ID_BLOCK: u64 = 256;

@@ -347,8 +347,10 @@ pub(crate) fn snapshot_matching(pred: impl Fn(&Header) -> bool) -> Snapshot {
     let now = Instant::now();
     let now_nanos = crate::task::nanos_now();
     let taken = SystemTime::now();
-    let mut ids: Vec<(u64, u32)> = Vec::new();
-    let mut ends: Vec<usize> = Vec::new();
+    // Sized once (with room for tasks registering meanwhile): growing by doubling would copy
+    // the list and leave freed blocks that the next snapshot's allocations fit badly.
+    let mut ids: Vec<(u64, u32)> = Vec::with_capacity(registry::listed() + 1024);
+    let mut ends: Vec<usize> = Vec::with_capacity(registry::SHARDS);
     registry::list(&mut ids, &mut ends);
     let mut walk = Walk {
         recs: Vec::with_capacity(ids.len()),
@@ -422,7 +424,10 @@ impl Walk {
                 h.stack.read(&mut self.raw);
                 let stack = if self.raw.len() <= 4 {
                     let mut short = (self.raw.len(), [0; 4]);
-                    short.1[..self.raw.len()].copy_from_slice(&self.raw);
+                    // Not `copy_from_slice`: a call to `memcpy` for a few words.
+                    for (to, from) in short.1.iter_mut().zip(&self.raw) {
+                        *to = *from;
+                    }
                     RawStack::Short(short)
                 } else {
                     let start = self.long.len();
@@ -703,16 +708,20 @@ impl NameCache {
             Name::Frame(site) => NameKey::Frame(*site as *const FnSite as usize),
             Name::Given(n) => match &**n {
                 Cow::Borrowed(s) => NameKey::Static(s.as_ptr() as usize, s.len()),
-                Cow::Owned(s) => {
-                    let next = self.owned.len() as u32;
-                    if let Some(&i) = self.owned.get(s.as_str()) {
-                        return NameKey::Owned(i);
-                    }
-                    self.owned.insert(s.as_str().into(), next);
-                    NameKey::Owned(next)
-                }
+                Cow::Owned(s) => NameKey::Owned(self.owned(s)),
             },
         }
+    }
+
+    /// The index of a name given as a `String`.
+    #[inline(never)]
+    fn owned(&mut self, name: &str) -> u32 {
+        if let Some(&i) = self.owned.get(name) {
+            return i;
+        }
+        let next = self.owned.len() as u32;
+        self.owned.insert(name.into(), next);
+        next
     }
 
     fn name_of(&mut self, h: &Header) -> Cow<'static, str> {
