@@ -311,26 +311,6 @@ pub fn snapshot() -> Snapshot {
     snapshot_matching(|_| true)
 }
 
-/// What the first pass over a run of tasks copies out of their headers: plain loads only (see
-/// [`Walk::read`]).
-struct Read {
-    id: u64,
-    created: u64,
-    polls: u64,
-    parent: u64,
-    site: Option<&'static Location<'static>>,
-    running: bool,
-    blocking: bool,
-    lost: bool,
-    stack: RawStack,
-}
-
-/// A task's raw stack: up to four entries (most stacks) inline, a longer one in [`Walk::long`].
-enum RawStack {
-    Short(ShortStack),
-    Long(Range<usize>),
-}
-
 /// A task as the registry walk leaves it: its own numbers and the index of its kind. The size
 /// of a [`TaskInfo`], which it becomes in place (no second allocation).
 struct Rec {
@@ -395,9 +375,6 @@ pub(crate) fn snapshot_matching(pred: impl Fn(&Header) -> bool) -> Snapshot {
 #[derive(Default)]
 struct Walk {
     recs: Vec<Rec>,
-    reads: Vec<Read>,
-    /// Entries of the long stacks of the run being read.
-    long: Vec<Entry>,
     /// Scratch buffer a stack is read into.
     raw: Vec<Entry>,
     stacks: Stacks,
@@ -406,21 +383,20 @@ struct Walk {
 }
 
 impl Walk {
-    /// Tasks read under one lock at most: bounded lock hold times, and `reads` stays in L1.
+    /// Tasks read under one lock at most: bounded lock hold times.
     const CHUNK: usize = 64;
 
     /// Reads the tasks `ids` (all of `shard`) under its lock. Tasks gone since they were listed
-    /// are skipped. Two passes: plain loads first, so that the cache misses on the run's headers
-    /// overlap, then names, labels and kinds, whose lock and `Arc` count updates would each wait
-    /// for every earlier load to complete.
+    /// are skipped. A task of a kind already seen (most) costs plain loads and compares: no
+    /// lock, allocation or `Arc` count update. Nothing here can drop a header or re-enter the
+    /// registry: names and labels are only cloned.
     fn read(&mut self, shard: usize, ids: &[(u64, u32)], pred: &impl Fn(&Header) -> bool) {
         registry::with_shard(shard, |slots| {
-            let headers = || {
-                ids.iter()
-                    .filter_map(|&(id, slot)| Some((id, slots.get(slot as usize)?.of(id)?)))
-                    .filter(|(_, h)| pred(h))
-            };
-            for (id, h) in headers() {
+            let headers = ids
+                .iter()
+                .filter_map(|&(id, slot)| Some((id, slots.get(slot as usize)?.of(id)?)))
+                .filter(|(_, h)| pred(h));
+            for (id, h) in headers {
                 h.stack.read(&mut self.raw);
                 let stack = if self.raw.len() <= 4 {
                     let mut short = (self.raw.len(), [0; 4]);
@@ -428,68 +404,48 @@ impl Walk {
                     for (to, from) in short.1.iter_mut().zip(&self.raw) {
                         *to = *from;
                     }
-                    RawStack::Short(short)
+                    self.stacks.short(&short)
                 } else {
-                    let start = self.long.len();
-                    self.long.extend_from_slice(&self.raw);
-                    RawStack::Long(start..self.long.len())
+                    self.stacks.long(&self.raw)
                 };
-                self.reads.push(Read {
-                    id,
-                    created: h.created,
-                    polls: h.polls.load(Relaxed),
-                    parent: h.parent,
-                    site: h.spawn_site,
-                    running: h.state.load(Relaxed) == RUNNING,
-                    blocking: h.blocking,
-                    lost: h.lost_waker(),
-                    stack,
-                });
-            }
-            // Nothing here can drop a header or re-enter the registry: names and labels are
-            // only cloned.
-            for ((_, h), r) in headers().zip(&self.reads) {
-                let stack = match &r.stack {
-                    RawStack::Short(s) => self.stacks.short(s),
-                    RawStack::Long(range) => self.stacks.long(&self.long[range.clone()]),
-                };
+                let created = h.created;
+                let polls = h.polls.load(Relaxed);
+                let parent = h.parent;
+                let site = h.spawn_site;
+                let running = h.state.load(Relaxed) == RUNNING;
+                let blocking = h.blocking;
+                let lost = h.lost_waker();
                 let labels = h.labels();
                 let key = KindKey {
                     name: self.names.key_of(h),
-                    site: r.site.map_or(0, |l| l as *const Location<'static> as usize),
+                    site: site.map_or(0, |l| l as *const Location<'static> as usize),
                     stack,
                     labels: labels.as_ref().map_or(0, |l| Arc::as_ptr(l) as usize),
-                    parent: r.parent,
-                    running: r.running,
-                    blocking: r.blocking,
-                    lost: r.lost,
+                    parent,
+                    running,
+                    blocking,
+                    lost,
                 };
-                let kind = self.kinds.index(key, r.created, || Seed {
+                let kind = self.kinds.index(key, created, || Seed {
                     name: self.names.name_of(h),
-                    site: r.site,
+                    site,
                     stack,
                     labels,
-                    parent: (r.parent != 0).then_some(r.parent),
-                    state: if r.running {
-                        State::Running
-                    } else {
-                        State::Idle
-                    },
-                    blocking: r.blocking,
-                    lost: r.lost,
+                    parent: (parent != 0).then_some(parent),
+                    state: if running { State::Running } else { State::Idle },
+                    blocking,
+                    lost,
                     count: 0,
                     first: u64::MAX,
                 });
                 self.recs.push(Rec {
-                    id: r.id,
-                    created: r.created,
-                    polls: r.polls,
+                    id,
+                    created,
+                    polls,
                     kind,
                 });
             }
         });
-        self.reads.clear();
-        self.long.clear();
     }
 
     /// The snapshot of the tasks read.
