@@ -184,17 +184,20 @@ async fn per_task_text_is_each_task_written_alone() {
     handles.push(taskprof::spawn(labelled));
     let (otx, orx) = tokio::sync::oneshot::channel();
     handles.push(taskprof::spawn(outer(orx)));
-    let mut child_rx = rx.resubscribe();
-    handles.push(taskprof::spawn(async move {
-        let child = taskprof::spawn(park(child_rx.resubscribe()));
-        let _ = child_rx.recv().await;
-        let _ = child.await;
-    }));
+    // Two parents, each with a child: kinds that differ by parent only.
+    for _ in 0..2 {
+        let mut child_rx = rx.resubscribe();
+        handles.push(taskprof::spawn(async move {
+            let child = taskprof::spawn(park(child_rx.resubscribe()));
+            let _ = child_rx.recv().await;
+            let _ = child.await;
+        }));
+    }
     let snap = loop {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         let snap = taskprof::snapshot();
         let mine = |n: &str| snap.tasks().iter().filter(|t| t.name() == n).count();
-        if mine("owned") == 2 && mine("static") == 1 && snap.tasks().len() >= 9 {
+        if mine("owned") == 2 && mine("static") == 1 && snap.tasks().len() >= 11 {
             break snap;
         }
     };
