@@ -145,11 +145,10 @@ impl Ord for Key {
 }
 
 /// A live task as seen by a [`Snapshot`].
-///
-/// What it shares with tasks that look the same (name, spawn site, stack, labels, parent, state)
-/// is interned once per snapshot as its [`Kind`]: a task is 32 bytes and one reference count, so
-/// a million of them fit in 32 MB, below glibc's largest mmap threshold (memory freed by the last
-/// snapshot is reused instead of being mapped and page-faulted in afresh).
+// What it shares with tasks that look the same (name, spawn site, stack, labels, parent, state)
+// is interned once per snapshot as its `Kind`: a task is 32 bytes and one reference count, so a
+// million of them fit in 32 MB, below glibc's largest mmap threshold (memory freed by the last
+// snapshot is reused instead of being mapped and page-faulted in afresh).
 #[derive(Clone)]
 pub struct TaskInfo {
     id: u64,
