@@ -328,7 +328,7 @@ pub(crate) fn snapshot_matching(pred: impl Fn(&Header) -> bool) -> Snapshot {
     let taken = SystemTime::now();
     // Sized once (with room for tasks registering meanwhile): growing by doubling would copy
     // the list and leave freed blocks that the next snapshot's allocations fit badly.
-    let mut ids: Vec<(u64, u32)> = Vec::with_capacity(registry::listed() + 1024);
+    let mut ids: Vec<Listed> = Vec::with_capacity(registry::listed() + 1024);
     let mut ends: Vec<usize> = Vec::with_capacity(registry::SHARDS);
     registry::list(&mut ids, &mut ends);
     let mut walk = Walk {
@@ -336,9 +336,10 @@ pub(crate) fn snapshot_matching(pred: impl Fn(&Header) -> bool) -> Snapshot {
         ..Walk::default()
     };
     // Tasks are read in id order: the snapshot comes out sorted, and headers (allocated about in
-    // id order) are read about in address order. Each shard lists its tasks in slot order, which
-    // is id order unless slots were reused; merging the shards' lists yields runs of one shard's
-    // ids (a block of ids is one shard's), each read under one lock.
+    // id order) are read about in address order. Each shard lists its tasks in slot order, often
+    // id order (not once slots are reused, or when tasks first suspend out of order); merging the
+    // sorted lists of the shards yields runs of one shard's ids (a block of ids is one shard's),
+    // each read under one lock.
     let mut start = 0;
     let mut heads = BinaryHeap::with_capacity(ends.len());
     let mut rests = Vec::with_capacity(ends.len());
@@ -438,7 +439,7 @@ impl Walk {
     /// are skipped. A task of a kind already seen (most) costs plain loads and compares: no
     /// lock, allocation or `Arc` count update. Nothing here can drop a header or re-enter the
     /// registry: names and labels are only cloned.
-    fn read(&mut self, shard: usize, ids: &[(u64, u32)], pred: &impl Fn(&Header) -> bool) {
+    fn read(&mut self, shard: usize, ids: &[Listed], pred: &impl Fn(&Header) -> bool) {
         registry::with_shard(shard, |slots| {
             let headers = ids
                 .iter()
