@@ -4,11 +4,13 @@ use std::collections::HashMap;
 use std::fmt::{self, Display, Formatter, Write};
 use std::ops::Range;
 use std::panic::Location;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rustc_hash::FxBuildHasher;
 
-use crate::snapshot::{Diff, Frame, Key, Snapshot, TaskInfo};
+use crate::labels::Labels;
+use crate::snapshot::{Diff, Frame, Key, Snapshot, State, TaskInfo};
 
 /// `{snapshot}` prints the grouped profile, `{snapshot:#}` one block per task.
 ///
@@ -149,8 +151,8 @@ fn write_task(f: &mut impl Write, task: &TaskInfo) -> fmt::Result {
 }
 
 /// The per-task profile, each block followed by a blank line: the same text as writing every
-/// task with [`write_task`], built for 100k+ tasks. What tasks share (stacks, spawn sites,
-/// labels) is rendered once and copied; per task only the numbers are formatted, by hand.
+/// task with [`write_task`], built for 100k+ tasks. What tasks share (stacks, names, labels,
+/// spawn sites) is rendered once and copied; per task only the numbers are formatted, by hand.
 fn write_tasks(f: &mut Formatter<'_>, tasks: &[TaskInfo]) -> fmt::Result {
     // Written to `f` in chunks: fewer calls through `dyn Write` than one per piece, and no
     // second copy of the whole text.
@@ -158,53 +160,18 @@ fn write_tasks(f: &mut Formatter<'_>, tasks: &[TaskInfo]) -> fmt::Result {
     let mut out = String::with_capacity(CHUNK + 4096);
     let mut texts = Texts::default();
     for task in tasks {
+        let k = texts.of(task)?;
         out.push_str("task ");
         push_u64(&mut out, task.id());
-        out.push_str(" [");
-        out.push_str(if task.lost_waker() {
-            "lost waker"
-        } else {
-            task.state().as_str()
-        });
-        out.push_str(", ");
+        out.push_str(k.head);
         push_age(&mut out, task.age());
-        out.push_str("]:\n");
-        let stack = task.stack();
-        let r = texts
-            .stacks
-            .get(stack.as_ptr() as usize, &mut texts.arena, |t| {
-                stack.iter().try_for_each(|frame| write_frame(t, frame))
-            })?;
-        out.push_str(&texts.arena[r]);
-        out.push_str("name: ");
-        push_escaped(&mut out, task.name())?;
-        out.push_str(", polls: ");
+        out.push_str(&texts.arena[k.mid.clone()]);
         push_u64(&mut out, task.polls());
-        out.push('\n');
-        let labels = task.labels();
-        if !labels.is_empty() {
-            let r = texts
-                .labels
-                .get(labels as *const _ as usize, &mut texts.arena, |t| {
-                    writeln!(t, "labels: {labels}")
-                })?;
-            out.push_str(&texts.arena[r]);
-        }
-        let site = task.spawn_site();
-        let r = texts.sites.get(
-            site.map_or(0, |l| l as *const Location<'_> as usize),
-            &mut texts.arena,
-            |t| {
-                t.push_str("spawned at ");
-                write_site(t, site)
-            },
-        )?;
-        out.push_str(&texts.arena[r]);
+        out.push_str(&texts.arena[k.tail.clone()]);
         if let Some(parent) = task.parent() {
-            out.push_str(" by task ");
             push_u64(&mut out, parent);
+            out.push_str("\n\n");
         }
-        out.push_str("\n\n");
         if out.len() >= CHUNK {
             f.write_str(&out)?;
             out.clear();
@@ -213,64 +180,125 @@ fn write_tasks(f: &mut Formatter<'_>, tasks: &[TaskInfo]) -> fmt::Result {
     f.write_str(&out)
 }
 
-/// Texts shared between tasks, rendered once into `arena`.
+/// The text of a kind of tasks ([`TaskInfo::kind`]) around their numbers.
+#[derive(Clone)]
+struct KindText {
+    /// ` [STATE, `, before the age.
+    head: &'static str,
+    /// From `]:` to `polls: `, in the arena.
+    mid: Range<usize>,
+    /// The rest of the block, up to ` by task ` when there is a parent, in the arena.
+    tail: Range<usize>,
+}
+
+/// Texts shared between tasks, rendered once into `arena`. Kinds are memoized by address, and
+/// their parts by what they are made of: tasks of many kinds (say, each with a parent of its
+/// own) still share the text of their stack, name, labels and spawn site.
 #[derive(Default)]
-struct Texts {
+struct Texts<'a> {
     arena: String,
-    stacks: Memo,
-    sites: Memo,
-    labels: Memo,
+    /// The last kind met, which the next task very often repeats.
+    last: Option<(usize, KindText)>,
+    kinds: HashMap<usize, KindText, FxBuildHasher>,
+    /// `mid` by stack address and name.
+    mids: HashMap<(usize, &'a str), Range<usize>, FxBuildHasher>,
+    /// `tail` by labels address, spawn site address and whether there is a parent.
+    tails: HashMap<(usize, usize, bool), Range<usize>, FxBuildHasher>,
+    /// Rendered stacks, by address (interned: kinds share them).
+    stacks: String,
+    stack_ranges: HashMap<usize, Range<usize>, FxBuildHasher>,
 }
 
-/// Where the text rendered for a value (keyed by its address) lies in the arena. Tasks sharing a
-/// value share its address: stacks are interned, labels inherited, spawn sites `'static`.
-#[derive(Default)]
-struct Memo {
-    /// The last hit, which the next task very often repeats.
-    last: Option<(usize, Range<usize>)>,
-    all: HashMap<usize, Range<usize>, FxBuildHasher>,
-}
-
-impl Memo {
-    fn get(
-        &mut self,
-        key: usize,
-        arena: &mut String,
-        render: impl FnOnce(&mut String) -> fmt::Result,
-    ) -> Result<Range<usize>, fmt::Error> {
-        if let Some((k, r)) = &self.last
+impl<'a> Texts<'a> {
+    fn of(&mut self, task: &'a TaskInfo) -> Result<KindText, fmt::Error> {
+        let key = Arc::as_ptr(task.kind()) as usize;
+        if let Some((k, t)) = &self.last
             && *k == key
         {
-            return Ok(r.clone());
+            return Ok(t.clone());
         }
-        let r = match self.all.get(&key) {
+        let t = match self.kinds.get(&key) {
+            Some(t) => t.clone(),
+            None => {
+                let t = self.render(task)?;
+                self.kinds.insert(key, t.clone());
+                t
+            }
+        };
+        self.last = Some((key, t.clone()));
+        Ok(t)
+    }
+
+    /// Renders the kind of `task`: the text of [`write_task`] around its numbers.
+    fn render(&mut self, task: &'a TaskInfo) -> Result<KindText, fmt::Error> {
+        let head = if task.lost_waker() {
+            " [lost waker, "
+        } else {
+            match task.state() {
+                State::Idle => " [idle, ",
+                State::Running => " [running, ",
+            }
+        };
+        let stack = task.stack();
+        let stack_key = stack.as_ptr() as usize;
+        let mid = match self.mids.get(&(stack_key, task.name())) {
             Some(r) => r.clone(),
             None => {
-                let start = arena.len();
-                render(arena)?;
-                let r = start..arena.len();
-                self.all.insert(key, r.clone());
+                let stack = match self.stack_ranges.get(&stack_key) {
+                    Some(r) => r.clone(),
+                    None => {
+                        let start = self.stacks.len();
+                        for frame in stack {
+                            write_frame(&mut self.stacks, frame)?;
+                        }
+                        let r = start..self.stacks.len();
+                        self.stack_ranges.insert(stack_key, r.clone());
+                        r
+                    }
+                };
+                let t = &mut self.arena;
+                let start = t.len();
+                t.push_str("]:\n");
+                t.push_str(&self.stacks[stack]);
+                t.push_str("name: ");
+                push_escaped(t, task.name())?;
+                t.push_str(", polls: ");
+                let r = start..t.len();
+                self.mids.insert((stack_key, task.name()), r.clone());
                 r
             }
         };
-        self.last = Some((key, r.clone()));
-        Ok(r)
+        let labels = task.labels();
+        let site = task.spawn_site();
+        let tail_key = (
+            labels as *const Labels as usize,
+            site.map_or(0, |l| l as *const Location<'_> as usize),
+            task.parent().is_some(),
+        );
+        let tail = match self.tails.get(&tail_key) {
+            Some(r) => r.clone(),
+            None => {
+                let t = &mut self.arena;
+                let start = t.len();
+                t.push('\n');
+                if !labels.is_empty() {
+                    writeln!(t, "labels: {labels}")?;
+                }
+                t.push_str("spawned at ");
+                write_site(t, site)?;
+                t.push_str(if tail_key.2 { " by task " } else { "\n\n" });
+                let r = start..t.len();
+                self.tails.insert(tail_key, r.clone());
+                r
+            }
+        };
+        Ok(KindText { head, mid, tail })
     }
 }
 
 /// Appends `n` in decimal, as `{}` would.
-fn push_u64(out: &mut String, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend(digits[i..].iter().map(|&d| char::from(d)));
+fn push_u64(out: &mut String, n: u64) {
+    out.push_str(itoa::Buffer::new().format(n));
 }
 
 /// Appends `name` as `{}` of `name.escape_debug()` would, copying it as is when nothing needs

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use crate::task::Header;
 
 /// Number of shards: enough that threads registering tasks at once rarely meet on one.
-const SHARDS: usize = 64;
+pub(crate) const SHARDS: usize = 64;
 
 /// Ids a thread takes at a time (see [`Local::next_id`]).
 const ID_BLOCK: u64 = 256;
@@ -124,8 +124,9 @@ pub(crate) fn listed() -> usize {
     (0..SHARDS).map(|i| lock(i).len).sum()
 }
 
-/// Appends `(id, slot)` of every entry to `out`, a shard at a time (no header is touched).
-pub(crate) fn list(out: &mut Vec<(u64, u32)>) {
+/// Appends `(id, slot)` of every entry to `out`, a shard at a time in slot order (no header is
+/// touched), and after each shard's entries, their end in `out` to `ends`.
+pub(crate) fn list(out: &mut Vec<(u64, u32)>, ends: &mut Vec<usize>) {
     for i in 0..SHARDS {
         let s = lock(i);
         out.extend(
@@ -135,6 +136,7 @@ pub(crate) fn list(out: &mut Vec<(u64, u32)>) {
                 .filter(|(e, _)| e.id != 0)
                 .map(|(e, slot)| (e.id, slot)),
         );
+        ends.push(out.len());
     }
 }
 

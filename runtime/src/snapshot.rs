@@ -2,7 +2,9 @@
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::fmt;
 use std::ops::Range;
 use std::panic::Location;
 use std::sync::Arc;
@@ -14,7 +16,7 @@ use rustc_hash::FxBuildHasher;
 
 use crate::labels::Labels;
 use crate::registry;
-use crate::site::{Resolved, with_sites};
+use crate::site::{FnSite, Resolved, with_sites};
 use crate::stack::{Entry, entry_descendants, entry_http, entry_site};
 use crate::task::{Header, Name, RUNNING};
 
@@ -143,15 +145,26 @@ impl Ord for Key {
 }
 
 /// A live task as seen by a [`Snapshot`].
-#[derive(Clone, Debug)]
+// What it shares with tasks that look the same (name, spawn site, stack, labels, parent, state)
+// is interned once per snapshot as its `Kind`: a task is 32 bytes and one reference count, so a
+// million of them fit in 32 MB, below glibc's largest mmap threshold (memory freed by the last
+// snapshot is reused instead of being mapped and page-faulted in afresh).
+#[derive(Clone)]
 pub struct TaskInfo {
     id: u64,
+    /// Nanoseconds since it was registered.
+    age: u64,
+    polls: u64,
+    kind: Arc<Kind>,
+}
+
+/// What tasks of one kind share, interned per snapshot.
+#[derive(Debug)]
+pub(crate) struct Kind {
     name: Cow<'static, str>,
     key: Key,
     parent: Option<u64>,
     state: State,
-    age: Duration,
-    polls: u64,
     blocking: bool,
 }
 
@@ -163,27 +176,27 @@ impl TaskInfo {
     /// The name given to [`spawn_named`](crate::spawn_named), the `#[track]` function of a task that
     /// registered itself, or else the type of the spawned future.
     pub fn name(&self) -> &str {
-        &self.name
+        &self.kind.name
     }
     /// Where the task was spawned (`file:line:col`), if known.
     pub fn spawn_site(&self) -> Option<&'static Location<'static>> {
-        self.key.site
+        self.kind.key.site
     }
     /// The tracked task that spawned it, if any.
     pub fn parent(&self) -> Option<u64> {
-        self.parent
+        self.kind.parent
     }
     /// Its labels, inherited ones included.
     pub fn labels(&self) -> &Labels {
-        &self.key.labels
+        &self.kind.key.labels
     }
     /// Idle or running.
     pub fn state(&self) -> State {
-        self.state
+        self.kind.state
     }
     /// Time since it was spawned.
     pub fn age(&self) -> Duration {
-        self.age
+        Duration::from_nanos(self.age)
     }
     /// How many times it has been polled.
     pub fn polls(&self) -> u64 {
@@ -191,11 +204,11 @@ impl TaskInfo {
     }
     /// True for a [`spawn_blocking`](crate::spawn_blocking) task.
     pub fn is_blocking(&self) -> bool {
-        self.blocking
+        self.kind.blocking
     }
     /// Where it waits, innermost frame first (empty when it waits outside any `#[track]` code).
     pub fn stack(&self) -> &[Frame] {
-        &self.key.stack
+        &self.kind.key.stack
     }
     /// True when the task is parked and nothing can ever wake it: every clone of its waker was
     /// dropped without waking it. Such a task is leaked for certain.
@@ -205,7 +218,27 @@ impl TaskInfo {
     /// while a [`LeakCheck::global`](crate::LeakCheck::global) check exists); for the others
     /// it is always false, which keeps every wake-up as cheap as tokio's own.
     pub fn lost_waker(&self) -> bool {
-        self.key.lost
+        self.kind.key.lost
+    }
+    /// What it shares with tasks of its kind; tasks of one kind share its address.
+    pub(crate) fn kind(&self) -> &Arc<Kind> {
+        &self.kind
+    }
+}
+
+impl fmt::Debug for TaskInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let k = &self.kind;
+        f.debug_struct("TaskInfo")
+            .field("id", &self.id)
+            .field("name", &k.name)
+            .field("key", &k.key)
+            .field("parent", &k.parent)
+            .field("state", &k.state)
+            .field("age", &self.age())
+            .field("polls", &self.polls)
+            .field("blocking", &k.blocking)
+            .finish()
     }
 }
 
@@ -277,197 +310,425 @@ pub fn snapshot() -> Snapshot {
     snapshot_matching(|_| true)
 }
 
-/// What a snapshot copies out of a task's header while holding the registry's read lock.
-struct Read {
+/// A task as the registry walk leaves it: its own numbers and the index of its kind. The size
+/// of a [`TaskInfo`], which it becomes in place (no second allocation).
+struct Rec {
     id: u64,
-    name: Cow<'static, str>,
-    site: Option<&'static Location<'static>>,
-    parent: Option<u64>,
-    state: State,
     created: u64,
     polls: u64,
-    blocking: bool,
-    labels: Option<Arc<Labels>>,
-    lost: bool,
-    /// Its raw stack, in the chunk's buffer of entries.
-    raw: Range<usize>,
+    kind: u32,
 }
+
+const _: () = assert!(size_of::<Rec>() == size_of::<TaskInfo>());
 
 /// A snapshot of the tasks whose header matches `pred`.
 pub(crate) fn snapshot_matching(pred: impl Fn(&Header) -> bool) -> Snapshot {
-    // Ids first, from the registry's slots alone (no header touched), then the tasks in id order:
-    // the snapshot comes out sorted, headers (allocated about in id order) are read about in
-    // address order, and a run of ids of one shard is read under one lock. A run is read in two
-    // passes: plain loads first, so that the cache misses on its headers and wakers overlap,
-    // then names and labels, whose lock and `Arc` count updates would each wait for every
-    // earlier load to complete.
-    const CHUNK: usize = 64;
-    let mut ids: Vec<(u64, u32)> = Vec::new();
-    registry::list(&mut ids);
-    sort_by_id(&mut ids);
     let now = Instant::now();
     let now_nanos = crate::task::nanos_now();
     let taken = SystemTime::now();
-    let mut tasks: Vec<TaskInfo> = Vec::with_capacity(ids.len());
-    let mut reads: Vec<Read> = Vec::with_capacity(CHUNK);
-    let mut raws: Vec<Entry> = Vec::new();
-    let mut raw = Vec::new();
-    let mut stacks = Stacks::default();
-    let empty_labels: Arc<Labels> = Arc::default();
-    let mut names = NameCache::default();
-    let mut rest = &ids[..];
-    while let Some(&(first, _)) = rest.first() {
-        let shard = registry::shard_of(first);
-        let run = rest
-            .iter()
-            .take(CHUNK)
-            .take_while(|(id, _)| registry::shard_of(*id) == shard)
-            .count();
-        let (ids, next) = rest.split_at(run);
-        rest = next;
-        registry::with_shard(shard, |slots| {
-            // A task gone since its id was listed is skipped.
-            let headers = || {
-                ids.iter()
-                    .filter_map(|&(id, slot)| Some((id, slots.get(slot as usize)?.of(id)?)))
-                    .filter(|(_, h)| pred(h))
-            };
-            for (id, h) in headers() {
-                h.stack.read(&mut raw);
-                let start = raws.len();
-                raws.extend_from_slice(&raw);
-                reads.push(Read {
-                    id,
-                    name: Cow::Borrowed(""),
-                    site: h.spawn_site,
-                    parent: (h.parent != 0).then_some(h.parent),
-                    state: if h.state.load(Relaxed) == RUNNING {
-                        State::Running
-                    } else {
-                        State::Idle
-                    },
-                    created: h.created,
-                    polls: h.polls.load(Relaxed),
-                    blocking: h.blocking,
-                    labels: None,
-                    lost: h.lost_waker(),
-                    raw: start..raws.len(),
-                });
-            }
-            // Nothing here can drop a header or re-enter the registry: names and labels are
-            // only cloned.
-            for ((_, h), r) in headers().zip(&mut reads) {
-                r.name = names.name_of(h);
-                r.labels = h.labels();
-            }
-        });
-        // Resolving a new stack reads other maps (HTTP calls): not under the registry's locks.
-        for r in reads.drain(..) {
-            tasks.push(TaskInfo {
-                id: r.id,
-                name: r.name,
-                key: Key {
-                    site: r.site,
-                    stack: stacks.get(&raws[r.raw], now),
-                    labels: r.labels.unwrap_or_else(|| empty_labels.clone()),
-                    lost: r.lost,
-                },
-                parent: r.parent,
-                state: r.state,
-                age: Duration::from_nanos(now_nanos.saturating_sub(r.created)),
-                polls: r.polls,
-                blocking: r.blocking,
-            });
+    // Sized once (with room for tasks registering meanwhile): growing by doubling would copy
+    // the list and leave freed blocks that the next snapshot's allocations fit badly.
+    let mut ids: Vec<Listed> = Vec::with_capacity(registry::listed() + 1024);
+    let mut ends: Vec<usize> = Vec::with_capacity(registry::SHARDS);
+    registry::list(&mut ids, &mut ends);
+    let mut walk = Walk {
+        recs: Vec::with_capacity(ids.len()),
+        ..Walk::default()
+    };
+    // Tasks are read in id order: the snapshot comes out sorted, and headers (allocated about in
+    // id order) are read about in address order. Each shard lists its tasks in slot order, often
+    // id order (not once slots are reused, or when tasks first suspend out of order); merging the
+    // sorted lists of the shards yields runs of one shard's ids (a block of ids is one shard's),
+    // each read under one lock.
+    let mut start = 0;
+    let mut heads = BinaryHeap::with_capacity(ends.len());
+    let mut rests = Vec::with_capacity(ends.len());
+    let mut scratch = Vec::new();
+    for (shard, &end) in ends.iter().enumerate() {
+        let list = &mut ids[start..end];
+        if !list.is_sorted_by_key(|p| p.0) {
+            sort_by_id(list, &mut scratch);
         }
-        raws.clear();
+        if let Some(first) = list.first() {
+            heads.push(Reverse((first.0, shard)));
+        }
+        rests.push(start..end);
+        start = end;
     }
-    // Already in id order.
-    Snapshot {
-        groups: group(&tasks),
-        tasks,
-        taken,
+    while let Some(Reverse((_, shard))) = heads.pop() {
+        let next = heads.peek().map_or(u64::MAX, |Reverse((id, _))| *id);
+        let list = &ids[rests[shard].clone()];
+        let run = list.partition_point(|p| p.0 < next);
+        rests[shard].start += run;
+        if let Some(first) = list.get(run) {
+            heads.push(Reverse((first.0, shard)));
+        }
+        for chunk in list[..run].chunks(Walk::CHUNK) {
+            walk.read(shard, chunk, &pred);
+            // Resolving a new stack reads other maps (HTTP calls): not under the registry's locks.
+            walk.stacks.resolve_pending(now);
+        }
     }
+    walk.finish(now_nanos, taken)
 }
 
-/// Sorts (id, payload) pairs by id: a least-significant-digit radix sort over the bytes in which
+/// A task listed by the registry: its id and slot.
+type Listed = (u64, u32);
+
+/// Sorts (id, slot) pairs by id: a least-significant-digit radix sort over the bytes in which
 /// the ids differ, linear in their number (ids are unique and, being allocated in blocks, fairly
-/// dense).
-fn sort_by_id(pairs: &mut Vec<(u64, u32)>) {
-    if pairs.len() < 1024 {
+/// dense). A shard's list out of order is usually many sorted sequences interleaved (blocks of
+/// ids of several threads, registered as their tasks first suspend), where a comparison sort
+/// costs about 200 instructions per task.
+fn sort_by_id(pairs: &mut [Listed], scratch: &mut Vec<Listed>) {
+    if pairs.len() < 128 {
         pairs.sort_unstable_by_key(|p| p.0);
         return;
     }
     let min = pairs.iter().map(|p| p.0).min().unwrap_or(0);
     let span = pairs.iter().map(|p| p.0 - min).max().unwrap_or(0);
-    let mut out = vec![(0, 0); pairs.len()];
+    scratch.clear();
+    scratch.resize(pairs.len(), (0, 0));
+    // Passes alternate between `pairs` and `scratch`.
+    let mut in_scratch = false;
     let mut shift = 0;
     while shift < u64::BITS && span >> shift != 0 {
+        let (from, to): (&[Listed], &mut [Listed]) = if in_scratch {
+            (scratch, pairs)
+        } else {
+            (pairs, scratch)
+        };
         let digit = |id: u64| ((id - min) >> shift) as usize & 0xFF;
         let mut starts = [0usize; 256];
-        for p in pairs.iter() {
+        for p in from {
             starts[digit(p.0)] += 1;
         }
         let mut sum = 0;
         for s in &mut starts {
             (*s, sum) = (sum, sum + *s);
         }
-        for &p in pairs.iter() {
+        for &p in from {
             let d = digit(p.0);
-            out[starts[d]] = p;
+            to[starts[d]] = p;
             starts[d] += 1;
         }
-        std::mem::swap(pairs, &mut out);
+        in_scratch = !in_scratch;
         shift += 8;
+    }
+    if in_scratch {
+        pairs.copy_from_slice(scratch);
     }
 }
 
-/// Distinct raw stacks and what they resolve to; most tasks share a few.
+/// The state of a snapshot's walk over the registry.
+#[derive(Default)]
+struct Walk {
+    recs: Vec<Rec>,
+    /// Scratch buffer a stack is read into.
+    raw: Vec<Entry>,
+    stacks: Stacks,
+    kinds: Kinds,
+    names: NameCache,
+}
+
+impl Walk {
+    /// Tasks read under one lock at most: bounded lock hold times.
+    const CHUNK: usize = 64;
+
+    /// Reads the tasks `ids` (all of `shard`) under its lock. Tasks gone since they were listed
+    /// are skipped. A task of a kind already seen (most) costs plain loads and compares: no
+    /// lock, allocation or `Arc` count update. Nothing here can drop a header or re-enter the
+    /// registry: names and labels are only cloned.
+    fn read(&mut self, shard: usize, ids: &[Listed], pred: &impl Fn(&Header) -> bool) {
+        registry::with_shard(shard, |slots| {
+            let headers = ids
+                .iter()
+                .filter_map(|&(id, slot)| Some((id, slots.get(slot as usize)?.of(id)?)))
+                .filter(|(_, h)| pred(h));
+            for (id, h) in headers {
+                h.stack.read(&mut self.raw);
+                let stack = if self.raw.len() <= 4 {
+                    let mut short = (self.raw.len(), [0; 4]);
+                    // Not `copy_from_slice`: a call to `memcpy` for a few words.
+                    for (to, from) in short.1.iter_mut().zip(&self.raw) {
+                        *to = *from;
+                    }
+                    self.stacks.short(&short)
+                } else {
+                    self.stacks.long(&self.raw)
+                };
+                let created = h.created;
+                let polls = h.polls.load(Relaxed);
+                let parent = h.parent;
+                let site = h.spawn_site;
+                let running = h.state.load(Relaxed) == RUNNING;
+                let blocking = h.blocking;
+                let lost = h.lost_waker();
+                let labels = h.labels();
+                let key = KindKey {
+                    name: self.names.key_of(h),
+                    site: site.map_or(0, |l| l as *const Location<'static> as usize),
+                    stack,
+                    labels: labels.as_ref().map_or(0, |l| Arc::as_ptr(l) as usize),
+                    parent,
+                    running,
+                    blocking,
+                    lost,
+                };
+                let kind = self.kinds.index(key, created, || Seed {
+                    name: self.names.name_of(h),
+                    site,
+                    stack,
+                    labels,
+                    parent: (parent != 0).then_some(parent),
+                    state: if running { State::Running } else { State::Idle },
+                    blocking,
+                    lost,
+                    count: 0,
+                    first: u64::MAX,
+                });
+                self.recs.push(Rec {
+                    id,
+                    created,
+                    polls,
+                    kind,
+                });
+            }
+        });
+    }
+
+    /// The snapshot of the tasks read.
+    fn finish(self, now_nanos: u64, taken: SystemTime) -> Snapshot {
+        let Walk {
+            recs,
+            kinds: Kinds { mut seeds, .. },
+            stacks,
+            ..
+        } = self;
+        let empty_labels: Arc<Labels> = Arc::default();
+        let age = |created: u64| now_nanos.saturating_sub(created);
+        let kinds: Vec<Arc<Kind>> = seeds
+            .iter_mut()
+            .map(|s| {
+                Arc::new(Kind {
+                    name: std::mem::take(&mut s.name),
+                    key: Key {
+                        site: s.site,
+                        stack: stacks.frames[s.stack as usize].clone(),
+                        labels: s.labels.take().unwrap_or_else(|| empty_labels.clone()),
+                        lost: s.lost,
+                    },
+                    parent: s.parent,
+                    state: s.state,
+                    blocking: s.blocking,
+                })
+            })
+            .collect();
+        let groups = merge_groups(
+            kinds
+                .iter()
+                .zip(&seeds)
+                .map(|(k, s)| (&k.key, s.count, Duration::from_nanos(age(s.first)))),
+        );
+        // In place: a `Rec` and a `TaskInfo` have one size and alignment.
+        let tasks: Vec<TaskInfo> = recs
+            .into_iter()
+            .map(|r| TaskInfo {
+                id: r.id,
+                age: age(r.created),
+                polls: r.polls,
+                kind: kinds[r.kind as usize].clone(),
+            })
+            .collect();
+        Snapshot {
+            tasks,
+            groups,
+            taken,
+        }
+    }
+}
+
+/// What makes tasks of one kind: everything a [`TaskInfo`] shares, by address where it can.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct KindKey {
+    name: NameKey,
+    site: usize,
+    /// Index in [`Stacks`].
+    stack: u32,
+    labels: usize,
+    parent: u64,
+    running: bool,
+    blocking: bool,
+    lost: bool,
+}
+
+/// A task's name by identity: its type's `type_name` function, its frame's site, the address
+/// of a static name given, or the index of a name given as a `String` (by content).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum NameKey {
+    Type(usize),
+    Frame(usize),
+    Static(usize, usize),
+    Owned(u32),
+}
+
+/// A kind as the walk collects it, with the number of its tasks and the oldest one's creation.
+struct Seed {
+    name: Cow<'static, str>,
+    site: Option<&'static Location<'static>>,
+    stack: u32,
+    labels: Option<Arc<Labels>>,
+    parent: Option<u64>,
+    state: State,
+    blocking: bool,
+    lost: bool,
+    count: usize,
+    first: u64,
+}
+
+/// The kinds seen so far, by key.
+#[derive(Default)]
+struct Kinds {
+    index: HashMap<KindKey, u32, FxBuildHasher>,
+    /// The last kind looked up, which the next task (spawned alongside) usually shares.
+    last: Option<(KindKey, u32)>,
+    seeds: Vec<Seed>,
+}
+
+impl Kinds {
+    /// The index of the kind `key` of a task created at `created`, which it is counted in;
+    /// `seed` describes a kind seen for the first time.
+    #[inline]
+    fn index(&mut self, key: KindKey, created: u64, seed: impl FnOnce() -> Seed) -> u32 {
+        let i = match self.last {
+            Some((k, i)) if k == key => i,
+            _ => self.lookup(key, seed),
+        };
+        let s = &mut self.seeds[i as usize];
+        s.count += 1;
+        s.first = s.first.min(created);
+        i
+    }
+
+    #[inline(never)]
+    fn lookup(&mut self, key: KindKey, seed: impl FnOnce() -> Seed) -> u32 {
+        let next = self.seeds.len() as u32;
+        let i = *self.index.entry(key).or_insert(next);
+        if i == next {
+            self.seeds.push(seed());
+        }
+        self.last = Some((key, i));
+        i
+    }
+}
+
+/// Distinct raw stacks, by index, and what they resolve to; most tasks share a few.
 #[derive(Default)]
 struct Stacks {
     /// Stacks of up to four entries, as most are, keyed by length and entries: hashed and
     /// compared without a loop or an allocation.
-    short: HashMap<ShortStack, Arc<[Frame]>, FxBuildHasher>,
+    short: HashMap<ShortStack, u32, FxBuildHasher>,
     /// The last short stack looked up, which the next task often repeats.
-    last: Option<(ShortStack, Arc<[Frame]>)>,
-    long: HashMap<Box<[Entry]>, Arc<[Frame]>, FxBuildHasher>,
+    last: Option<(ShortStack, u32)>,
+    long: HashMap<Box<[Entry]>, u32, FxBuildHasher>,
+    /// Resolved stacks, by index.
+    frames: Vec<Arc<[Frame]>>,
+    /// Raw entries of the stacks given an index but not resolved yet (see
+    /// [`resolve_pending`](Self::resolve_pending)), and where each one's lie.
+    pending: Vec<Entry>,
+    pending_ranges: Vec<Range<usize>>,
 }
 
 type ShortStack = (usize, [Entry; 4]);
 
 impl Stacks {
-    /// The frames of `raw`, resolved on first sight (outside the registry's locks: HTTP frames
-    /// read another map).
-    fn get(&mut self, raw: &[Entry], now: Instant) -> Arc<[Frame]> {
-        let resolved = || with_sites(|lookup| resolve(raw, lookup, now));
-        if raw.len() > 4 {
-            return match self.long.get(raw) {
-                Some(s) => s.clone(),
-                None => self.long.entry(raw.into()).or_insert_with(resolved).clone(),
-            };
+    #[inline]
+    fn short(&mut self, key: &ShortStack) -> u32 {
+        match &self.last {
+            Some((k, i)) if k == key => *i,
+            _ => self.short_lookup(key),
         }
-        let mut key = (raw.len(), [0; 4]);
-        key.1[..raw.len()].copy_from_slice(raw);
-        if let Some((k, s)) = &self.last
-            && *k == key
-        {
-            return s.clone();
+    }
+
+    #[inline(never)]
+    fn short_lookup(&mut self, key: &ShortStack) -> u32 {
+        let next = self.next();
+        let i = *self.short.entry(*key).or_insert(next);
+        if i == next {
+            self.add_pending(&key.1[..key.0]);
         }
-        let s = match self.short.get(&key) {
-            Some(s) => s.clone(),
-            None => self.short.entry(key).or_insert_with(resolved).clone(),
-        };
-        self.last = Some((key, s.clone()));
-        s
+        self.last = Some((*key, i));
+        i
+    }
+
+    fn long(&mut self, raw: &[Entry]) -> u32 {
+        if let Some(&i) = self.long.get(raw) {
+            return i;
+        }
+        let i = self.next();
+        self.long.insert(raw.into(), i);
+        self.add_pending(raw);
+        i
+    }
+
+    fn next(&self) -> u32 {
+        (self.frames.len() + self.pending_ranges.len()) as u32
+    }
+
+    fn add_pending(&mut self, raw: &[Entry]) {
+        let start = self.pending.len();
+        self.pending.extend_from_slice(raw);
+        self.pending_ranges.push(start..self.pending.len());
+    }
+
+    /// Resolves the stacks seen since the last call: outside the registry's locks, as HTTP
+    /// frames read another map.
+    fn resolve_pending(&mut self, now: Instant) {
+        if self.pending_ranges.is_empty() {
+            return;
+        }
+        with_sites(|lookup| {
+            for r in self.pending_ranges.drain(..) {
+                self.frames.push(resolve(&self.pending[r], lookup, now));
+            }
+        });
+        self.pending.clear();
     }
 }
 
-/// Remembers the last type name cleaned: tasks spawned from one place share a `&'static str`.
+/// Remembers the last type name cleaned (tasks spawned from one place share a `&'static str`),
+/// and the names given as `String`s, by content.
 #[derive(Default)]
 struct NameCache {
     last: Option<(&'static str, &'static str)>,
+    owned: HashMap<Box<str>, u32, FxBuildHasher>,
 }
 
 impl NameCache {
+    /// What tells the name of `h` apart, without copying it.
+    #[inline]
+    fn key_of(&mut self, h: &Header) -> NameKey {
+        match &h.name {
+            Name::Type(t) => NameKey::Type(*t as usize),
+            Name::Frame(site) => NameKey::Frame(*site as *const FnSite as usize),
+            Name::Given(n) => match &**n {
+                Cow::Borrowed(s) => NameKey::Static(s.as_ptr() as usize, s.len()),
+                Cow::Owned(s) => NameKey::Owned(self.owned(s)),
+            },
+        }
+    }
+
+    /// The index of a name given as a `String`.
+    #[inline(never)]
+    fn owned(&mut self, name: &str) -> u32 {
+        if let Some(&i) = self.owned.get(name) {
+            return i;
+        }
+        let next = self.owned.len() as u32;
+        self.owned.insert(name.into(), next);
+        next
+    }
+
     fn name_of(&mut self, h: &Header) -> Cow<'static, str> {
         match &h.name {
             Name::Type(t) => match (self.last, t()) {
@@ -642,37 +903,57 @@ impl Snapshot {
 /// Spawn site, stack and labels by address, and the lost-waker flag.
 type PtrKey = (usize, usize, usize, bool);
 
-fn group(tasks: &[TaskInfo]) -> Vec<Group> {
-    // Stacks are interned and labels shared between a task and its children, so tasks are first
-    // counted by pointer identity (cheap for 100k tasks), then the few resulting keys are merged
-    // by value (equal content behind different pointers).
-    let mut by_ptr: HashMap<PtrKey, (usize, Duration, &Key), FxBuildHasher> = HashMap::default();
+fn group<'a>(tasks: &'a [TaskInfo]) -> Vec<Group> {
     // Tasks in id order often come in runs of one kind (spawned together): count a run, then
     // add it in one lookup.
-    let mut run: Option<(PtrKey, usize, Duration, &Key)> = None;
+    let mut by_kind: HashMap<usize, (&Key, usize, Duration), FxBuildHasher> = HashMap::default();
+    let mut add = |kind: &'a Arc<Kind>, count: usize, oldest: Duration| {
+        let (_, c, o) =
+            by_kind
+                .entry(Arc::as_ptr(kind) as usize)
+                .or_insert((&kind.key, 0, Duration::ZERO));
+        *c += count;
+        *o = (*o).max(oldest);
+    };
+    let mut run: Option<(&Arc<Kind>, usize, u64)> = None;
     for t in tasks {
-        let k = &t.key;
-        let site = k.site.map_or(0, |l| l as *const Location<'static> as usize);
-        let stack = Arc::as_ptr(&k.stack) as *const Frame as usize;
-        let labels = Arc::as_ptr(&k.labels) as usize;
-        let ptrs = (site, stack, labels, k.lost);
         match &mut run {
-            Some((p, count, oldest, _)) if *p == ptrs => {
+            Some((k, count, oldest)) if Arc::ptr_eq(k, &t.kind) => {
                 *count += 1;
                 *oldest = (*oldest).max(t.age);
             }
             _ => {
-                if let Some((p, count, oldest, key)) = run.replace((ptrs, 1, t.age, k)) {
-                    add_run(&mut by_ptr, p, count, oldest, key);
+                if let Some((k, count, oldest)) = run.replace((&t.kind, 1, t.age)) {
+                    add(k, count, Duration::from_nanos(oldest));
                 }
             }
         }
     }
-    if let Some((p, count, oldest, key)) = run {
-        add_run(&mut by_ptr, p, count, oldest, key);
+    if let Some((k, count, oldest)) = run {
+        add(k, count, Duration::from_nanos(oldest));
+    }
+    merge_groups(by_kind.into_values())
+}
+
+/// Groups of the counted `(key, count, oldest)` parts: count descending, then by key.
+fn merge_groups<'a>(parts: impl IntoIterator<Item = (&'a Key, usize, Duration)>) -> Vec<Group> {
+    // Stacks are interned and labels shared between a task and its children, so parts are first
+    // merged by pointer identity (cheap for many), then the few resulting keys by value (equal
+    // content behind different pointers).
+    let mut by_ptr: HashMap<PtrKey, (&Key, usize, Duration), FxBuildHasher> = HashMap::default();
+    for (k, count, oldest) in parts {
+        let site = k.site.map_or(0, |l| l as *const Location<'static> as usize);
+        let stack = Arc::as_ptr(&k.stack) as *const Frame as usize;
+        let labels = Arc::as_ptr(&k.labels) as usize;
+        let (_, c, o) =
+            by_ptr
+                .entry((site, stack, labels, k.lost))
+                .or_insert((k, 0, Duration::ZERO));
+        *c += count;
+        *o = (*o).max(oldest);
     }
     let mut counts: HashMap<&Key, (usize, Duration)> = HashMap::new();
-    for (count, oldest, key) in by_ptr.into_values() {
+    for (key, count, oldest) in by_ptr.into_values() {
         let (c, o) = counts.entry(key).or_default();
         *c += count;
         *o = (*o).max(oldest);
@@ -687,18 +968,6 @@ fn group(tasks: &[TaskInfo]) -> Vec<Group> {
         .collect();
     groups.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.key.cmp(&b.key)));
     groups
-}
-
-fn add_run<'a>(
-    by_ptr: &mut HashMap<PtrKey, (usize, Duration, &'a Key), FxBuildHasher>,
-    ptrs: PtrKey,
-    count: usize,
-    oldest: Duration,
-    key: &'a Key,
-) {
-    let (c, o, _) = by_ptr.entry(ptrs).or_insert((0, Duration::ZERO, key));
-    *c += count;
-    *o = (*o).max(oldest);
 }
 
 /// The change between two snapshots ([`Snapshot::diff`]): the leak-hunting view.
@@ -745,5 +1014,44 @@ impl DiffGroup {
     }
     pub(crate) fn key(&self) -> &Key {
         &self.key
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sort_by_id;
+
+    #[test]
+    fn radix_sort_sorts_like_a_comparison_sort() {
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut scratch = Vec::new();
+        // Spans of one to eight bytes (odd and even numbers of passes), short and long lists.
+        for (len, span) in [(5, 1 << 8), (300, 1 << 8), (1000, 1 << 16), (2000, 1 << 20)]
+            .into_iter()
+            .chain([(3000, 1 << 40), (3000, u64::MAX)])
+        {
+            let base = next() % 1000;
+            let mut ids: Vec<u64> = (0..len).map(|_| base.wrapping_add(next() % span)).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            // Interleaved sorted runs, as a shard's list out of order is.
+            let mut pairs: Vec<(u64, u32)> = ids
+                .iter()
+                .enumerate()
+                .map(|(i, &id)| (id, i as u32))
+                .collect();
+            let (evens, odds): (Vec<_>, Vec<_>) = pairs.iter().partition(|p| p.1 % 2 == 0);
+            pairs = odds.into_iter().chain(evens).collect();
+            let mut expected = pairs.clone();
+            expected.sort_unstable_by_key(|p| p.0);
+            sort_by_id(&mut pairs, &mut scratch);
+            assert_eq!(pairs, expected, "{len} ids spanning {span}");
+        }
     }
 }

@@ -161,3 +161,64 @@ async fn only_lost_tasks_left_fail_without_waiting_the_grace() {
     assert_eq!(report.count(), 1);
     assert!(report.to_string().contains("# lost waker"), "{report}");
 }
+
+/// The per-task profile, built from interned kinds, reads exactly as every task written on its
+/// own, for tasks that differ in every shared part: name (type, static, owned, escaped), labels,
+/// spawn site, parent, stack.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_task_text_is_each_task_written_alone() {
+    let (tx, rx) = tokio::sync::broadcast::channel::<()>(1);
+    let park = |mut rx: tokio::sync::broadcast::Receiver<()>| async move {
+        let _ = rx.recv().await;
+    };
+    let mut handles = Vec::new();
+    for name in ["owned", "owned", "we\"ird\n", "other"] {
+        handles.push(taskprof::spawn_named(
+            name.to_string(),
+            park(rx.resubscribe()),
+        ));
+    }
+    handles.push(taskprof::spawn_named("static", park(rx.resubscribe())));
+    let labelled = taskprof::labels::with(&[("k", "v\"")], park(rx.resubscribe()));
+    handles.push(taskprof::spawn(labelled));
+    let (otx, orx) = tokio::sync::oneshot::channel();
+    handles.push(taskprof::spawn(outer(orx)));
+    // Two parents, each with a child: kinds that differ by parent only.
+    for _ in 0..2 {
+        let mut child_rx = rx.resubscribe();
+        handles.push(taskprof::spawn(async move {
+            let child = taskprof::spawn(park(child_rx.resubscribe()));
+            let _ = child_rx.recv().await;
+            let _ = child.await;
+        }));
+    }
+    let snap = loop {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        let snap = taskprof::snapshot();
+        let mine = |n: &str| snap.tasks().iter().filter(|t| t.name() == n).count();
+        if mine("owned") == 2 && mine("static") == 1 && snap.tasks().len() >= 11 {
+            break snap;
+        }
+    };
+    let mut expected = format!("task profile: total {}\n", snap.total());
+    for t in snap.tasks() {
+        expected.push_str(&format!("{t}\n"));
+    }
+    assert_eq!(format!("{snap:#}"), expected);
+    assert!(snap.tasks().is_sorted_by_key(|t| t.id()));
+    let escaped = snap.tasks().iter().find(|t| t.name() == "we\"ird\n");
+    assert!(escaped.is_some(), "{snap:#}");
+    let labelled = snap
+        .tasks()
+        .iter()
+        .find(|t| t.labels().get("k") == Some("v\""));
+    assert!(labelled.is_some(), "{snap:#}");
+    assert!(
+        snap.tasks().iter().any(|t| t.parent().is_some()),
+        "{snap:#}"
+    );
+    drop((tx, otx));
+    for h in handles {
+        h.await.unwrap();
+    }
+}
