@@ -446,16 +446,12 @@ impl Walk {
                 .filter_map(|&(id, slot)| Some((id, slots.get(slot as usize)?.of(id)?)))
                 .filter(|(_, h)| pred(h));
             for (id, h) in headers {
-                h.stack.read(&mut self.raw);
-                let stack = if self.raw.len() <= 4 {
-                    let mut short = (self.raw.len(), [0; 4]);
-                    // Not `copy_from_slice`: a call to `memcpy` for a few words.
-                    for (to, from) in short.1.iter_mut().zip(&self.raw) {
-                        *to = *from;
+                let stack = match h.stack.read_short() {
+                    Some(short) => self.stacks.short(&short),
+                    None => {
+                        h.stack.read(&mut self.raw);
+                        self.stacks.long(&self.raw)
                     }
-                    self.stacks.short(&short)
-                } else {
-                    self.stacks.long(&self.raw)
                 };
                 let created = h.created;
                 let polls = h.polls.load(Relaxed);
@@ -639,7 +635,8 @@ struct Stacks {
     pending_ranges: Vec<Range<usize>>,
 }
 
-type ShortStack = (usize, [Entry; 4]);
+/// A stack of at most `INLINE` entries: its length and entries, zero-padded.
+type ShortStack = (usize, [Entry; crate::stack::INLINE]);
 
 impl Stacks {
     #[inline]

@@ -405,7 +405,8 @@ impl Pushed {
     }
 }
 
-const INLINE: usize = 4;
+/// Entries a published stack keeps inline (the common stack is shorter).
+pub(crate) const INLINE: usize = 4;
 
 /// Entries past [`INLINE`] a published stack keeps: a deeper stack keeps its innermost
 /// `INLINE + SPILL` entries (Go's goroutine profile elides frames past 100 the same way).
@@ -494,6 +495,37 @@ impl StackCell {
             slot.store(e, Ordering::Relaxed);
         }
         self.seq.store(s.wrapping_add(2), Ordering::Release);
+    }
+
+    /// Reads a published stack of at most [`INLINE`] entries: its length and the inline
+    /// entries (fixed-size loads, no buffer). `None` for a deeper stack (use
+    /// [`read`](Self::read)), or if the task keeps republishing (as `read`).
+    #[inline]
+    pub(crate) fn read_short(&self) -> Option<(usize, [Entry; INLINE])> {
+        for _ in 0..64 {
+            let s1 = self.seq.load(Ordering::Acquire);
+            if s1 & 1 == 1 {
+                std::hint::spin_loop();
+                continue;
+            }
+            let len = self.len.load(Ordering::Relaxed) as usize;
+            if len > INLINE {
+                return None;
+            }
+            let mut out = [0; INLINE];
+            for (to, slot) in out.iter_mut().zip(&self.inline) {
+                *to = slot.load(Ordering::Relaxed);
+            }
+            fence(Ordering::Acquire);
+            if self.seq.load(Ordering::Relaxed) == s1 {
+                // Entries past `len` are left over from deeper stacks: not part of this one.
+                for e in out.iter_mut().skip(len) {
+                    *e = 0;
+                }
+                return Some((len, out));
+            }
+        }
+        None
     }
 
     /// Reads the published stack into `out`. Gives up (returns false) after a bounded number of
