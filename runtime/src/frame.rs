@@ -3,7 +3,7 @@
 use std::future::{Future, IntoFuture};
 use std::mem::ManuallyDrop;
 use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 use crate::labels::LabelScope;
 use crate::labels::LabelSet;
@@ -118,11 +118,14 @@ fn poll_slow<F: Future>(
         return fut.poll(cx);
     }
     let before = match mode {
-        Mode::Cold(cold) => cold.before(cx.waker()),
+        Mode::Cold(cold) => cold.before(),
         Mode::Nested(_) | Mode::Off => Before::Nothing,
     };
     let waker = match mode {
-        Mode::Cold(cold) => cold.root.as_ref().and_then(TaskCore::tracking_waker),
+        Mode::Cold(cold) => cold
+            .root
+            .as_ref()
+            .and_then(|core| core.tracking_waker(cx.waker())),
         Mode::Nested(_) | Mode::Off => None,
     }
     .unwrap_or(cx.waker());
@@ -158,9 +161,9 @@ enum Before {
 
 impl Cold {
     #[cold]
-    fn before(&mut self, executor: &Waker) -> Before {
+    fn before(&mut self) -> Before {
         match (&mut self.root, &mut self.labels) {
-            (Some(core), _) if core.is_tracked() => Before::Root(core.begin(executor)),
+            (Some(core), _) if core.is_tracked() => Before::Root(core.begin()),
             (_, Some(scope)) => Before::Labels(scope.enter()),
             _ => Before::Nothing,
         }

@@ -368,8 +368,8 @@ pub(crate) fn poll_task<F: Future>(
     if core.id == 0 {
         return fut.poll(cx);
     }
-    let polling = core.begin(cx.waker());
-    let waker = core.tracking_waker().unwrap_or(cx.waker());
+    let polling = core.begin();
+    let waker = core.tracking_waker(cx.waker()).unwrap_or(cx.waker());
     let out = fut.poll(&mut Context::from_waker(waker));
     core.end(polling, out.is_pending(), name);
     out
@@ -384,17 +384,16 @@ pub(crate) struct Polling {
     pub(crate) start: usize,
     /// Whether the task's context was installed (the thread's is saved in `Current`).
     swapped: bool,
-    /// Until [`TaskCore::end`].
-    active: bool,
 }
 
 impl TaskCore {
-    /// The waker to poll with instead of the executor's: only a task watched by a leak check
-    /// lends its future the tracking waker (see `WakeTracker`); the others cost nothing on
-    /// wake-ups.
+    /// The waker to poll with instead of the executor's (`executor`, which it will wake): only
+    /// a task watched by a leak check lends its future the tracking waker (see `WakeTracker`);
+    /// the others cost nothing on wake-ups.
     #[inline]
-    pub(crate) fn tracking_waker(&self) -> Option<&Waker> {
+    pub(crate) fn tracking_waker(&self, executor: &Waker) -> Option<&Waker> {
         let wake = self.header.as_ref()?.waker()?;
+        wake.tracker.refresh(executor);
         Some(&wake.waker)
     }
 
@@ -404,10 +403,9 @@ impl TaskCore {
         self.id != 0
     }
 
-    /// Makes the task the thread's current one for a poll (`executor`: the waker the executor
-    /// polls it with).
+    /// Makes the task the thread's current one for a poll.
     #[inline(always)]
-    pub(crate) fn begin(&mut self, executor: &Waker) -> Polling {
+    pub(crate) fn begin(&mut self) -> Polling {
         let (prev_task, prev_slot, start, rich) = FAST.with(|f| {
             f.generation.set(f.generation.get().wrapping_add(1));
             (
@@ -427,23 +425,19 @@ impl TaskCore {
             h.polls
                 .store(h.polls.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
             h.state.store(RUNNING, Ordering::Relaxed);
-            if let Some(w) = h.waker() {
-                w.tracker.refresh(executor);
-            }
         }
         Polling {
             prev_task,
             prev_slot,
             start,
             swapped,
-            active: true,
         }
     }
 
     /// Ends a poll begun by [`begin`](Self::begin): registers the task at its first suspension,
     /// publishes where it waits, and gives the thread its previous task and context back.
     #[inline(always)]
-    pub(crate) fn end(&mut self, mut polling: Polling, pending: bool, name: impl FnOnce() -> Name) {
+    pub(crate) fn end(&mut self, polling: Polling, pending: bool, name: impl FnOnce() -> Name) {
         let start = polling.start;
         if pending {
             match &self.header {
@@ -465,7 +459,8 @@ impl TaskCore {
         if polling.leave() {
             swap_out(&mut self.ctx, polling.swapped);
         }
-        polling.active = false;
+        // Left: its drop (for a poll that panicked) must not run.
+        std::mem::forget(polling);
     }
 }
 
@@ -494,7 +489,7 @@ impl Drop for Polling {
     /// task is done for, its context with it).
     #[inline(always)]
     fn drop(&mut self) {
-        if self.active && self.leave() {
+        if self.leave() {
             swap_out(&mut None, self.swapped);
         }
     }
@@ -694,7 +689,7 @@ where
         if !core.is_tracked() {
             return f();
         }
-        let polling = core.begin(Waker::noop());
+        let polling = core.begin();
         let out = f();
         // Never pending, and registered already: the name is not asked for.
         core.end(polling, false, || Name::Type(std::any::type_name::<F>));

@@ -213,12 +213,17 @@ fn off_env_child(iters: u64, rounds: usize) -> Report {
         fp.push(per(crate::micro::frames_flat::<Plain>(&rt, iters)));
         ft.push(per(crate::micro::frames_flat::<Taskprof>(&rt, iters)));
     }
+    // Paired, as rows 1–3: the median of the per-round ratio or difference.
+    let mut spawn_ratio: Vec<f64> = st.iter().zip(&sp).map(|(t, p)| t / p).collect();
+    let mut chain_delta: Vec<f64> = ft.iter().zip(&fp).map(|(t, p)| t - p).collect();
     let mut report = Report::new();
     for (k, v) in [
         ("spawn_plain_ns", sp),
         ("spawn_taskprof_ns", st),
         ("chain_plain_ns", fp),
         ("chain_taskprof_ns", ft),
+        ("spawn_ratio_paired", std::mem::take(&mut spawn_ratio)),
+        ("chain_delta_paired_ns", std::mem::take(&mut chain_delta)),
     ] {
         let mut v = v;
         report.insert(k.into(), median(&mut v).unwrap_or(0.0));

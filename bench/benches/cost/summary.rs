@@ -427,8 +427,9 @@ fn off_rows(t: &mut Table, src: &Sources<'_>) {
             |d| d <= 1.0,
         ),
     );
+    // The child alternates plain tokio and taskprof in rounds: verdicts use the paired figures.
     let env = src.children.off_env.as_ref();
-    let ratio = env.and_then(|r| Some(r.get("spawn_taskprof_ns")? / r.get("spawn_plain_ns")?));
+    let ratio = env.and_then(|r| r.get("spawn_ratio_paired").copied());
     row(
         "`TASKPROF=off`, spawn+join, current_thread",
         env.map(|r| {
@@ -438,16 +439,26 @@ fn off_rows(t: &mut Table, src: &Sources<'_>) {
             )
         }),
         "≤ 1.02× plain",
-        Verdict::of(ratio.map(|r| r <= 1.02)).as_str().to_owned(),
+        match ratio {
+            Some(r) => format!(
+                "{} (paired {})",
+                Verdict::of(Some(r <= 1.02)).as_str(),
+                fmt_ratio(r)
+            ),
+            None => Verdict::NotMeasured.as_str().to_owned(),
+        },
     );
     let delta = env.and_then(|r| {
         Some((r.get("chain_taskprof_ns")? - r.get("chain_plain_ns")?) / CHAIN_DEPTH as f64)
     });
+    let paired_delta = env
+        .and_then(|r| r.get("chain_delta_paired_ns"))
+        .map(|d| d / CHAIN_DEPTH as f64);
     row(
         "`TASKPROF=off`, `#[track]` frame (no suspension)",
         delta.map(fmt_delta_ns),
         "≤ +1 ns per frame",
-        Verdict::of(delta.map(|d| d <= 1.0)).as_str().to_owned(),
+        delta_verdict(paired_delta.map(|d| (d, true)), |d| d <= 1.0),
     );
 }
 
