@@ -387,6 +387,66 @@ pub fn run_parked(c: &mut Criterion, opts: &Opts) {
         parked_pair::<Plain>(&mut g, flavor, opts.spawn_parked_tasks);
         parked_pair::<Taskprof>(&mut g, flavor, opts.spawn_parked_tasks);
         g.finish();
+        if let Some(cfg) = opts.paired_for(group) {
+            // A few rounds: each parks (and releases) all the tasks.
+            let rounds = cfg.rounds.min(PARKED_ROUNDS);
+            for (id, p) in [
+                (
+                    Plain::ID,
+                    parked_rounds::<Plain>(flavor, opts.spawn_parked_tasks, rounds),
+                ),
+                (
+                    Taskprof::ID,
+                    parked_rounds::<Taskprof>(flavor, opts.spawn_parked_tasks, rounds),
+                ),
+            ] {
+                record_paired(group, id, p);
+            }
+        }
+    }
+}
+
+/// Paired rounds of scenario 6 at most: each parks and releases a million tasks (seconds).
+const PARKED_ROUNDS: usize = 5;
+
+/// Scenario 6 paired, for the verdict: each round measures spawn+join with nothing parked and
+/// with `n` tasks parked, back to back (the order alternates), so the ratio of a round is free
+/// of the drift between criterion's two measurements seconds apart.
+fn parked_rounds<T: Tool>(flavor: Flavor, n: u64, rounds: usize) -> Paired {
+    let rt = runtime(flavor, true);
+    let mut iters = 1u64;
+    while spawn_join::<T>(&rt, iters) < Duration::from_millis(10) && iters < 1 << 24 {
+        iters *= 2;
+    }
+    let parked = |rt: &Runtime| {
+        let notify = park::<T>(rt, n);
+        // As in the criterion run: one-off costs right after parking are not measured.
+        spawn_join::<T>(rt, 20_000);
+        let d = spawn_join::<T>(rt, iters);
+        notify.notify_waiters();
+        rt.block_on(async {
+            while parked_count() > 0 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        });
+        d
+    };
+    let (mut ratios, mut deltas) = (Vec::new(), Vec::new());
+    for round in 0..rounds.max(1) {
+        let (none, with) = if round % 2 == 0 {
+            let none = spawn_join::<T>(&rt, iters);
+            (none, parked(&rt))
+        } else {
+            let with = parked(&rt);
+            (spawn_join::<T>(&rt, iters), with)
+        };
+        let (none, with) = (none.as_secs_f64(), with.as_secs_f64());
+        ratios.push(with / none);
+        deltas.push((with - none) * 1e9 / iters as f64);
+    }
+    Paired {
+        ratio: median(&mut ratios).unwrap_or(f64::NAN),
+        delta_ns: median(&mut deltas).unwrap_or(f64::NAN),
     }
 }
 

@@ -143,7 +143,9 @@ macro_rules! shapes {
             }
             $($attr)* async fn inner(notify: Arc<Notify>) {
                 super::PARKED.fetch_add(1, Ordering::Relaxed);
-                notify.notified().await
+                notify.notified().await;
+                // Released: scenario 6's paired rounds wait for the count to drop back.
+                super::PARKED.fetch_sub(1, Ordering::Relaxed);
             }
         }
     };
@@ -319,7 +321,7 @@ pub fn reset_parked() {
     PARKED.store(0, Ordering::Relaxed);
 }
 
-/// Number of tasks parked so far.
+/// Number of tasks parked and not released yet.
 pub fn parked_count() -> u64 {
     PARKED.load(Ordering::Relaxed)
 }
