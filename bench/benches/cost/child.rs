@@ -126,7 +126,7 @@ pub fn run_all(opts: &Opts) -> Children {
             out.parked.get(crate::tools::Taskprof::ID).cloned()
         } else {
             eprintln!("child: taskprof scaling, {n} parked tasks");
-            spawn(&format!("parked taskprof {n} {}", opts.dump_reps), &[])
+            spawn(&format!("parked taskprof {n} {}", opts.scaling_reps), &[])
         };
         if let Some(r) = report {
             out.scaling.push((n, r));
@@ -171,6 +171,24 @@ fn parked_child<T: Tool>(n: u64, reps: usize) -> Report {
         report.insert(format!("{name}_bytes"), bytes as f64);
     }
     if T::ID == crate::tools::Taskprof::ID {
+        // The per-task text written into one reused `String`, for the scaling rows: `format!`
+        // into a fresh `String` page-faults all of it whenever it is over glibc's largest mmap
+        // threshold (32 MiB: 100k tasks' text is just over it, 10k tasks' far under it), which
+        // measures the allocator, not how taskprof scales. The first write sizes the buffer.
+        let mut buf = String::new();
+        let mut times = Vec::with_capacity(reps);
+        for rep in 0..=reps.max(1) {
+            buf.clear();
+            let start = Instant::now();
+            let _ = write!(buf, "{:#}", taskprof::snapshot());
+            if rep > 0 {
+                times.push(start.elapsed().as_secs_f64() * 1e9);
+            }
+        }
+        report.insert(
+            "per_task_reused_ns".into(),
+            median(&mut times).unwrap_or(0.0),
+        );
         // Sanity: the profile saw every parked task (plus none or a few of the warm-up's).
         report.insert("seen".into(), taskprof::snapshot().total() as f64);
     }

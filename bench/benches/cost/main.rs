@@ -44,6 +44,8 @@ pub struct Opts {
     pub dump_reps: usize,
     /// Sizes of taskprof's dump scaling.
     pub scaling: Vec<u64>,
+    /// Dumps per child at the scaling sizes other than `parked_tasks`.
+    pub scaling_reps: usize,
     /// Parked tasks of scenario 6.
     pub spawn_parked_tasks: u64,
     /// Iterations per round of the `TASKPROF=off` child.
@@ -99,6 +101,8 @@ impl Opts {
         } else {
             (100_000, 3, 3, vec![10_000, 100_000, 1_000_000], 1_000_000)
         };
+        // The other scaling sizes run in one child each: more reps for a steadier median.
+        let scaling_reps = if test { 1 } else { 7 };
         Opts {
             quick,
             test,
@@ -109,6 +113,7 @@ impl Opts {
             children_reps,
             dump_reps,
             scaling,
+            scaling_reps,
             spawn_parked_tasks,
             off_env_iters: if test { 1_000 } else { 200_000 },
             off_env_rounds: if test {

@@ -126,6 +126,15 @@ pub fn build(src: &Sources<'_>) -> (Table, Vec<String>) {
             sizes.join(", ")
         ));
     }
+    if !src.children.scaling.is_empty() {
+        notes.push(
+            "The per-task text's scaling row writes into one reused `String`: `format!` into a \
+             fresh one (the 100k row above) page-faults all of it whenever it is over glibc's \
+             largest mmap threshold, 32 MiB (100k tasks' text is just over it, 10k tasks' far \
+             under), which measures the allocator rather than how taskprof scales."
+                .to_owned(),
+        );
+    }
     if let Some(r) = src.children.parked.get("taskprof")
         && let (Some(seen), Some(n)) = (r.get("seen"), r.get("n"))
         && seen < n
@@ -337,7 +346,7 @@ fn dump_rows(t: &mut Table, src: &Sources<'_>) {
     ]);
     for (name, label) in [
         ("grouped", "grouped profile"),
-        ("per_task", "per-task text"),
+        ("per_task_reused", "per-task text (into a reused `String`)"),
     ] {
         let points: Vec<(u64, f64)> = src
             .children
