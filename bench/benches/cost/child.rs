@@ -104,7 +104,7 @@ pub struct Children {
 }
 
 /// Runs every child scenario (`opts.children_reps` times each at the main size, merged by
-/// median; once per scaling size).
+/// median; once per scaling size, `opts.scaling_reps` dumps each).
 pub fn run_all(opts: &Opts) -> Children {
     let mut out = Children::default();
     for tool in crate::tools::TOOLS {
@@ -121,14 +121,11 @@ pub fn run_all(opts: &Opts) -> Children {
             out.parked.insert(tool, merge(&reps));
         }
     }
+    // Every size in a child of its own with the same reps (the main children's medians include
+    // a process's first, cold, dumps), so the sizes compare like with like.
     for &n in &opts.scaling {
-        let report = if n == opts.parked_tasks {
-            out.parked.get(crate::tools::Taskprof::ID).cloned()
-        } else {
-            eprintln!("child: taskprof scaling, {n} parked tasks");
-            spawn(&format!("parked taskprof {n} {}", opts.scaling_reps), &[])
-        };
-        if let Some(r) = report {
+        eprintln!("child: taskprof scaling, {n} parked tasks");
+        if let Some(r) = spawn(&format!("parked taskprof {n} {}", opts.scaling_reps), &[]) {
             out.scaling.push((n, r));
         }
     }

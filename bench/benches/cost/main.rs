@@ -44,7 +44,7 @@ pub struct Opts {
     pub dump_reps: usize,
     /// Sizes of taskprof's dump scaling.
     pub scaling: Vec<u64>,
-    /// Dumps per child at the scaling sizes other than `parked_tasks`.
+    /// Dumps per child at the scaling sizes.
     pub scaling_reps: usize,
     /// Parked tasks of scenario 6.
     pub spawn_parked_tasks: u64,
@@ -101,7 +101,7 @@ impl Opts {
         } else {
             (100_000, 3, 3, vec![10_000, 100_000, 1_000_000], 1_000_000)
         };
-        // The other scaling sizes run in one child each: more reps for a steadier median.
+        // The scaling sizes run in one child each: more reps for a steadier median.
         let scaling_reps = if test { 1 } else { 7 };
         Opts {
             quick,
