@@ -251,12 +251,12 @@ pin_project_lite::pin_project! {
 /// or closure, or a `join!`/`select!` branch, can be dropped while pending, before its task's
 /// poll ends (a losing branch), and then must not stay on the task's stack.
 #[doc(hidden)]
-pub struct Retract(Pushed);
+pub struct Retract(InBody);
 
 impl Drop for Retract {
     #[inline]
     fn drop(&mut self) {
-        self.0.retract();
+        self.0.0.retract();
     }
 }
 
@@ -272,7 +272,7 @@ pub struct InBody(Pushed);
 #[inline]
 pub fn await_point<F: IntoFuture, S: AwaitSiteOf>(site: S, fut: F) -> AwaitPoint<F::IntoFuture, S> {
     AwaitPoint {
-        pushed: Retract(Pushed::NONE),
+        pushed: Retract(InBody(Pushed::NONE)),
         fut: fut.into_future(),
         site,
     }
@@ -292,23 +292,29 @@ pub fn await_in_body<F: IntoFuture, S: AwaitSiteOf>(
     }
 }
 
-impl<F: Future, S: AwaitSiteOf> Future for AwaitPoint<F, S, Retract> {
+// `AsMut<InBody>` (a `Retract` is an `InBody` that takes its entries back when dropped): one
+// `poll` for both kinds, without naming the crate-private `Pushed` in a public bound.
+impl<F: Future, S: AwaitSiteOf, P: AsMut<InBody>> Future for AwaitPoint<F, S, P> {
     type Output = F::Output;
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        poll_await::<F, S>(this.fut, &mut this.pushed.0, cx)
+        poll_await::<F, S>(this.fut, &mut this.pushed.as_mut().0, cx)
     }
 }
 
-impl<F: Future, S: AwaitSiteOf> Future for AwaitPoint<F, S, InBody> {
-    type Output = F::Output;
-
+impl AsMut<InBody> for InBody {
     #[inline]
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let this = self.project();
-        poll_await::<F, S>(this.fut, &mut this.pushed.0, cx)
+    fn as_mut(&mut self) -> &mut InBody {
+        self
+    }
+}
+
+impl AsMut<InBody> for Retract {
+    #[inline]
+    fn as_mut(&mut self) -> &mut InBody {
+        &mut self.0
     }
 }
 

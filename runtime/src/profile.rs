@@ -383,13 +383,7 @@ mod tests {
 
     #[test]
     fn fast_formatting_matches_fmt() {
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut next = crate::snapshot::tests::xorshift();
         let mut ages: Vec<Duration> = (0..200_000)
             .map(|i| {
                 let r = next();

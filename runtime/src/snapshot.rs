@@ -1015,18 +1015,23 @@ impl DiffGroup {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::sort_by_id;
 
-    #[test]
-    fn radix_sort_sorts_like_a_comparison_sort() {
+    /// A fixed-seed xorshift generator: test inputs that are varied yet the same every run.
+    pub(crate) fn xorshift() -> impl FnMut() -> u64 {
         let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-        let mut next = || {
+        move || {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
             x
-        };
+        }
+    }
+
+    #[test]
+    fn radix_sort_sorts_like_a_comparison_sort() {
+        let mut next = xorshift();
         let mut scratch = Vec::new();
         // Spans of one to eight bytes (odd and even numbers of passes), short and long lists.
         for (len, span) in [(5, 1 << 8), (300, 1 << 8), (1000, 1 << 16), (2000, 1 << 20)]

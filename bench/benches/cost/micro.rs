@@ -414,15 +414,11 @@ const PARKED_ROUNDS: usize = 5;
 /// of the drift between criterion's two measurements seconds apart.
 fn parked_rounds<T: Tool>(flavor: Flavor, n: u64, rounds: usize) -> Paired {
     let rt = runtime(flavor, true);
-    let mut iters = 1u64;
-    while spawn_join::<T>(&rt, iters) < Duration::from_millis(10) && iters < 1 << 24 {
-        iters *= 2;
-    }
-    let parked = |rt: &Runtime| {
-        let notify = park::<T>(rt, n);
+    let with_parked = |iters: u64| {
+        let notify = park::<T>(&rt, n);
         // As in the criterion run: one-off costs right after parking are not measured.
-        spawn_join::<T>(rt, 20_000);
-        let d = spawn_join::<T>(rt, iters);
+        spawn_join::<T>(&rt, 20_000);
+        let d = spawn_join::<T>(&rt, iters);
         notify.notify_waiters();
         rt.block_on(async {
             while parked_count() > 0 {
@@ -431,23 +427,12 @@ fn parked_rounds<T: Tool>(flavor: Flavor, n: u64, rounds: usize) -> Paired {
         });
         d
     };
-    let (mut ratios, mut deltas) = (Vec::new(), Vec::new());
-    for round in 0..rounds.max(1) {
-        let (none, with) = if round % 2 == 0 {
-            let none = spawn_join::<T>(&rt, iters);
-            (none, parked(&rt))
-        } else {
-            let with = parked(&rt);
-            (spawn_join::<T>(&rt, iters), with)
-        };
-        let (none, with) = (none.as_secs_f64(), with.as_secs_f64());
-        ratios.push(with / none);
-        deltas.push((with - none) * 1e9 / iters as f64);
-    }
-    Paired {
-        ratio: median(&mut ratios).unwrap_or(f64::NAN),
-        delta_ns: median(&mut deltas).unwrap_or(f64::NAN),
-    }
+    let cfg = PairedConfig {
+        rounds,
+        target: Duration::from_millis(10),
+    };
+    // "Plain" is the tool itself with nothing parked.
+    measure_paired(cfg, |iters| spawn_join::<T>(&rt, iters), with_parked)
 }
 
 fn parked_pair<T: Tool>(g: &mut Group<'_>, flavor: Flavor, n: u64) {
