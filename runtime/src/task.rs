@@ -453,7 +453,10 @@ impl TaskCore {
                 }
             }
         }
-        if let Some(h) = &self.header {
+        // A task whose last poll completed stays `RUNNING` until its future is dropped (right
+        // after): idle, with its waker's flag reset by that poll, it would look like a task no
+        // waker can reach to a leak check looking in between.
+        if pending && let Some(h) = &self.header {
             h.state.store(IDLE, Ordering::Relaxed);
         }
         if polling.leave() {
