@@ -282,13 +282,11 @@ fn framed_body(
         None => quote!(::core::option::Option::None),
     };
     let labels = args.labels.iter().map(|(k, v)| quote!((#k, #v)));
-    // Methods are labelled `Type::method`; the type name is only known inside the impl, and
-    // only as a function (it may be generic), so it is passed by value, not in the static.
     // A free function's label is known statically (its module and name) and is computed when
-    // a snapshot first needs it; a method's needs `Self`, known only inside the impl, and only
-    // as a function (the type may be generic), so each call passes it by value before its
-    // future is built (a call between building the future and moving it into the frame costs a
-    // copy of it).
+    // a snapshot first needs it. A method's (`Type::method`) needs `Self`, known only inside the
+    // impl, and only as a function (the type may be generic), so each call passes it by value
+    // before its future is built (a call between building the future and moving it into the
+    // frame costs a copy of it).
     let label_it = sig.receiver().map(|_| {
         quote! {
             ::taskprof::__private::FnSite::label(
