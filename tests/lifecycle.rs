@@ -285,9 +285,16 @@ fn has_frame(t: &TaskInfo, label: &str) -> bool {
     t.stack().iter().any(|f| f.label() == label)
 }
 
-/// Waits until task `id` parks on `park`, then asserts that its stack is that one frame and
-/// that it carries no labels (those of the dropped frame are gone).
-async fn assert_parked_on_park_only(id: u64, dropped: &str) {
+/// Waits until task `id` (spawned as `handle`) parks on `park`, asserts that its stack is that
+/// one frame and that it carries no labels (those of the dropped frame are gone), then lets it
+/// end and checks that it is gone and counted out (`before`: the live count before its spawn).
+async fn assert_parks_on_park_only_then_ends(
+    id: u64,
+    dropped: &str,
+    park: oneshot::Sender<()>,
+    handle: tokio::task::JoinHandle<()>,
+    before: usize,
+) {
     let after = wait_for("the task parked on `park`", |s| {
         let t = task(s, id)?;
         t.stack()
@@ -312,6 +319,11 @@ async fn assert_parked_on_park_only(id: u64, dropped: &str) {
         "labels of the dropped frame are gone: {:?}",
         after.labels()
     );
+    assert_eq!(taskprof::live_count(), before + 1);
+    park.send(()).expect("parked");
+    handle.await.expect("the task ends");
+    assert_gone(&[id]);
+    assert_eq!(taskprof::live_count(), before);
 }
 
 #[test]
@@ -331,12 +343,14 @@ fn frame_of_a_losing_select_branch_leaves_the_stack() {
         })
         .await;
         win_tx.send(()).expect("select waits");
-        assert_parked_on_park_only(id, "lifecycle::losing_branch").await;
-        assert_eq!(taskprof::live_count(), before + 1);
-        park_tx.send(()).expect("parked");
-        handle.await.expect("select_then_park");
-        assert_gone(&[id]);
-        assert_eq!(taskprof::live_count(), before);
+        assert_parks_on_park_only_then_ends(
+            id,
+            "lifecycle::losing_branch",
+            park_tx,
+            handle,
+            before,
+        )
+        .await;
     });
 }
 
@@ -358,12 +372,8 @@ fn unlabelled_frame_and_async_block_of_losing_branches_leave_the_stack() {
         })
         .await;
         win_tx.send(()).expect("select waits");
-        assert_parked_on_park_only(id, "lifecycle::plain_losing_branch").await;
-        assert_eq!(taskprof::live_count(), before + 1);
-        park_tx.send(()).expect("parked");
-        handle.await.expect("select_plain_then_park");
-        assert_gone(&[id]);
-        assert_eq!(taskprof::live_count(), before);
+        let dropped = "lifecycle::plain_losing_branch";
+        assert_parks_on_park_only_then_ends(id, dropped, park_tx, handle, before).await;
     });
 }
 
@@ -380,12 +390,8 @@ fn frame_dropped_by_a_timeout_leaves_the_stack() {
             spawned_at(s, FILE, line).first().map(|t| t.id())
         })
         .await;
-        assert_parked_on_park_only(id, "lifecycle::slow_frame").await;
-        assert_eq!(taskprof::live_count(), before + 1);
-        park_tx.send(()).expect("parked");
-        handle.await.expect("timeout_then_park");
-        assert_gone(&[id]);
-        assert_eq!(taskprof::live_count(), before);
+        assert_parks_on_park_only_then_ends(id, "lifecycle::slow_frame", park_tx, handle, before)
+            .await;
     });
 }
 
