@@ -295,7 +295,12 @@ fn framed_body(
             );
         }
     });
-    let labelled = !args.labels.is_empty();
+    // A frame with labels carries them (and applies them around its polls); one without has
+    // no field for them.
+    let constructor = match args.labels.is_empty() {
+        true => Ident::new("new", Span::call_site()),
+        false => Ident::new("labelled", Span::call_site()),
+    };
     let fake_return = fake_return(output);
     let await_it = match rebind {
         Some(_) => TokenStream::new(),
@@ -318,7 +323,6 @@ fn framed_body(
             fn site() -> &'static ::taskprof::__private::FnSite {
                 &__TASKPROF_FN
             }
-            const LABELLED: bool = #labelled;
         }
         #label_it
         // `async move` captures the arguments (and `self`) under their own names. A fn may
@@ -331,7 +335,7 @@ fn framed_body(
             // Fresh braces: re-emitting the user's block would trip `unused_braces`.
             { #(#stmts)* }
         };
-        ::taskprof::__private::Framed::new(#site_type, #fut) #await_it
+        ::taskprof::__private::Framed::#constructor(#site_type, #fut) #await_it
     }
 }
 

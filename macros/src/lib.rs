@@ -74,7 +74,6 @@ use proc_macro::TokenStream;
 ///     struct __TaskprofFn;
 ///     impl FnSiteOf for __TaskprofFn {
 ///         fn site() -> &'static FnSite { &__TASKPROF_FN }
-///         const LABELLED: bool = true; // it has `label(..)` arguments
 ///     }
 ///     FnSite::label(&__TASKPROF_FN, type_name::<Self>); // methods only: the label needs `Self`
 ///     let fut = async move {
@@ -95,7 +94,7 @@ use proc_macro::TokenStream;
 ///             Ok(row)
 ///         }
 ///     };
-///     Framed::new(__TaskprofFn, fut)
+///     Framed::labelled(__TaskprofFn, fut) // `Framed::new` for a fn without labels
 /// }
 /// ```
 ///

@@ -1,60 +1,51 @@
 //! `#[track]` frames and recorded `.await` points: the futures the attribute wraps code in.
 
 use std::future::{Future, IntoFuture};
-use std::mem::ManuallyDrop;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use crate::labels::LabelScope;
-use crate::labels::LabelSet;
 use crate::site::{AwaitSiteOf, FnSite, FnSiteOf};
-use crate::stack::{FAST, Pushed, mark};
-use crate::task::{Name, Polling, TaskCore};
-
-/// How a frame relates to the task polling it.
-enum Mode {
-    /// Polled inside a tracked task, no labels: records itself on that task's stack. Also the
-    /// state of a frame not polled yet, so the common case needs no decision on its first poll.
-    Nested(Pushed),
-    /// First polled while tracking was switched off: a plain future.
-    Off,
-    /// A labelled frame, or a root frame (polled with no tracked task around it: plain
-    /// `tokio::spawn`, `block_on`), which is a task itself. Dropped by `Framed`'s drop: with
-    /// no drop glue of its own, dropping a `Mode` is free, and every frame is dropped.
-    Cold(ManuallyDrop<Box<Cold>>),
-}
-
-/// What only some frames need, boxed so every other frame stays small: a frame's size is added
-/// to its caller's future for every level of nesting.
-struct Cold {
-    /// `#[track(label(..))]` labels, applied around each poll of a nested frame.
-    labels: Option<LabelScope>,
-    /// The task a root frame is.
-    root: Option<TaskCore>,
-    pushed: Pushed,
-}
+use crate::stack::{FAST, FrameMode, Pushed, mark};
+use crate::task::{Name, TaskCore};
 
 pin_project_lite::pin_project! {
-    /// The future of a `#[track]` function call; `S` (zero-sized) names the function's site.
+    /// The future of a `#[track]` function call; `S` (zero-sized) names the function's site,
+    /// `L` is [`NoLabels`] or, for a function with `label(..)` arguments, [`Labelled`].
     #[doc(hidden)]
     #[must_use = "futures do nothing unless polled"]
-    pub struct Framed<F, S> {
+    pub struct Framed<F, S, L = NoLabels> {
         #[pin]
         fut: F,
-        mode: Mode,
+        // How the frame relates to the task polling it (see `FrameMode`): 8 bytes, added to
+        // its caller's future at every level of nesting.
+        mode: Pushed,
+        labels: L,
         site: S,
     }
-    impl<F, S> PinnedDrop for Framed<F, S> {
+    impl<F, S, L> PinnedDrop for Framed<F, S, L> {
         fn drop(this: Pin<&mut Self>) {
             let mode = this.project().mode;
-            match mode {
-                Mode::Nested(pushed) => pushed.retract(),
-                Mode::Cold(_) => drop_cold(mode),
-                Mode::Off => {}
+            match mode.frame_mode() {
+                FrameMode::Nested => mode.retract(),
+                FrameMode::Root(index) => drop_root(index),
+                FrameMode::Off => {}
             }
         }
     }
 }
+
+/// The frame of a function without `label(..)` arguments: nothing.
+#[doc(hidden)]
+#[derive(Default)]
+pub struct NoLabels;
+
+/// The labels of a frame with `label(..)` arguments, applied around each poll of the frame
+/// inside a task (a root frame's task starts with them instead). Boxed on the frame's first
+/// poll, so the frame adds one pointer.
+#[doc(hidden)]
+#[derive(Default)]
+pub struct Labelled(Option<Box<LabelScope>>);
 
 impl<F: Future, S: FnSiteOf> Framed<F, S> {
     /// Used by `#[track]` expansions only.
@@ -62,7 +53,21 @@ impl<F: Future, S: FnSiteOf> Framed<F, S> {
     pub fn new(site: S, fut: F) -> Self {
         Self {
             fut,
-            mode: Mode::Nested(Pushed::NONE),
+            mode: Pushed::NONE,
+            labels: NoLabels,
+            site,
+        }
+    }
+}
+
+impl<F: Future, S: FnSiteOf> Framed<F, S, Labelled> {
+    /// Used by `#[track(label(..))]` expansions only.
+    #[inline]
+    pub fn labelled(site: S, fut: F) -> Self {
+        Self {
+            fut,
+            mode: Pushed::NONE,
+            labels: Labelled(None),
             site,
         }
     }
@@ -73,30 +78,51 @@ impl<F: Future, S: FnSiteOf> Future for Framed<F, S> {
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let (task, start) = FAST.with(|f| (f.task.get(), f.len.get()));
         let this = self.project();
-        let site = S::site();
-        let plain = match this.mode {
-            // The common case: inside a task, no labels.
-            Mode::Nested(_) if task != 0 => !S::LABELLED,
-            // Switched off: decided on the first poll, here rather than in a call (and with no
-            // call on this path, which would make the compiler forget what it knows of `fut`).
-            Mode::Nested(_) if crate::enabled::known_off() => {
-                *this.mode = Mode::Off;
-                true
-            }
-            Mode::Off => true,
-            Mode::Nested(_) | Mode::Cold(_) => false,
-        };
-        if plain {
-            let out = this.fut.poll(cx);
-            if let Mode::Nested(pushed) = this.mode {
-                record(pushed, site, start, out.is_pending());
-            }
-            return out;
-        }
-        poll_slow(this.fut, site, this.mode, cx, start)
+        poll_frame(this.fut, S::site(), this.mode, None, cx)
     }
+}
+
+impl<F: Future, S: FnSiteOf> Future for Framed<F, S, Labelled> {
+    type Output = F::Output;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        poll_frame(this.fut, S::site(), this.mode, Some(this.labels), cx)
+    }
+}
+
+/// Polls a frame: `labels` is `None` for a frame without labels (a constant once inlined).
+#[inline]
+fn poll_frame<F: Future>(
+    fut: Pin<&mut F>,
+    site: &'static FnSite,
+    mode: &mut Pushed,
+    labels: Option<&mut Labelled>,
+    cx: &mut Context<'_>,
+) -> Poll<F::Output> {
+    let (task, start) = FAST.with(|f| (f.task.get(), f.len.get()));
+    let plain = match mode.frame_mode() {
+        // The common case: inside a task, no labels.
+        FrameMode::Nested if task != 0 => labels.is_none(),
+        // Switched off: decided on the first poll, here rather than in a call (and with no
+        // call on this path, which would make the compiler forget what it knows of `fut`).
+        FrameMode::Nested if crate::enabled::known_off() => {
+            *mode = Pushed::OFF;
+            true
+        }
+        FrameMode::Off => true,
+        FrameMode::Nested | FrameMode::Root(_) => false,
+    };
+    if plain {
+        let out = fut.poll(cx);
+        if let FrameMode::Nested = mode.frame_mode() {
+            record(mode, site, start, out.is_pending());
+        }
+        return out;
+    }
+    poll_slow(fut, site, mode, labels, cx, start)
 }
 
 /// Polls a frame outside any task (a root frame, which is a task itself) or a labelled one.
@@ -105,37 +131,80 @@ impl<F: Future, S: FnSiteOf> Future for Framed<F, S> {
 fn poll_slow<F: Future>(
     fut: Pin<&mut F>,
     site: &'static FnSite,
-    mode: &mut Mode,
+    mode: &mut Pushed,
+    labels: Option<&mut Labelled>,
     cx: &mut Context<'_>,
     start: usize,
 ) -> Poll<F::Output> {
-    if let Mode::Nested(_) = mode {
+    if let FrameMode::Nested = mode.frame_mode()
+        && crate::stack::current_task().is_none()
+    {
         // Decided once (a frame first polled in a task and later outside one, which tokio
         // never does, becomes a task then).
         *mode = first_poll(site);
     }
-    if let Mode::Off = mode {
+    match mode.frame_mode() {
+        FrameMode::Off => fut.poll(cx),
+        FrameMode::Root(index) => poll_root(fut, site, index, cx),
+        FrameMode::Nested => {
+            let scope = labels.map(|l| {
+                &mut **l.0.get_or_insert_with(|| {
+                    let labels = site
+                        .labels()
+                        .iter()
+                        .map(|(k, v)| (Box::<str>::from(*k), Box::<str>::from(*v)))
+                        .collect();
+                    Box::new(LabelScope::new(labels))
+                })
+            });
+            let Some(scope) = scope else {
+                let out = fut.poll(cx);
+                record(mode, site, start, out.is_pending());
+                return out;
+            };
+            let prev = scope.enter();
+            let out = fut.poll(cx);
+            let pending = out.is_pending();
+            // Recorded while the labels are still the task's.
+            record(mode, site, start, pending);
+            scope.exit(prev, !pending);
+            out
+        }
+    }
+}
+
+/// Polls a root frame, the body of the task whose header is at `index`.
+fn poll_root<F: Future>(
+    fut: Pin<&mut F>,
+    site: &'static FnSite,
+    index: u32,
+    cx: &mut Context<'_>,
+) -> Poll<F::Output> {
+    /// Puts the task back in its header even if the poll panics: the frame's drop ends it.
+    struct Guard(Option<TaskCore>);
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            if let Some(core) = self.0.take() {
+                core.park();
+            }
+        }
+    }
+    let mut guard = Guard(Some(TaskCore::unpark(index)));
+    let Some(core) = guard.0.as_mut() else {
         return fut.poll(cx);
-    }
-    let before = match mode {
-        Mode::Cold(cold) => cold.before(),
-        Mode::Nested(_) | Mode::Off => Before::Nothing,
     };
-    let waker = match mode {
-        Mode::Cold(cold) => cold
-            .root
-            .as_ref()
-            .and_then(|core| core.tracking_waker(cx.waker())),
-        Mode::Nested(_) | Mode::Off => None,
-    }
-    .unwrap_or(cx.waker());
+    let start = crate::stack::mark();
+    let polling = core.begin();
+    let tracking = core.tracking_waker(cx.waker());
+    let waker = tracking.as_ref().unwrap_or(cx.waker());
     let out = fut.poll(&mut Context::from_waker(waker));
     let pending = out.is_pending();
-    match mode {
-        Mode::Nested(pushed) => record(pushed, site, start, pending),
-        Mode::Cold(cold) => cold.after(site, start, before, pending),
-        Mode::Off => {}
+    if pending {
+        // Recorded on the frame's own task, still current; nothing to take back later (the
+        // task's poll ends with this one).
+        frame_pending(site, start);
     }
+    core.end(polling, pending, || Name::Frame(site));
     out
 }
 
@@ -152,76 +221,24 @@ fn record(pushed: &mut Pushed, site: &'static FnSite, start: usize, pending: boo
     };
 }
 
-/// What a labelled or root frame did before polling its body, undone after.
-enum Before {
-    Nothing,
-    Labels(Option<LabelSet>),
-    Root(Polling),
-}
-
-impl Cold {
-    #[cold]
-    fn before(&mut self) -> Before {
-        match (&mut self.root, &mut self.labels) {
-            (Some(core), _) if core.is_tracked() => Before::Root(core.begin()),
-            (_, Some(scope)) => Before::Labels(scope.enter()),
-            _ => Before::Nothing,
-        }
-    }
-
-    #[cold]
-    fn after(&mut self, site: &'static FnSite, start: usize, before: Before, pending: bool) {
-        // Recorded while the frame's task (a root frame's own) is still current.
-        record(&mut self.pushed, site, start, pending);
-        match (before, &mut self.root, &mut self.labels) {
-            (Before::Root(polling), Some(core), _) => {
-                core.end(polling, pending, || Name::Frame(site));
-            }
-            (Before::Labels(prev), _, Some(scope)) => scope.exit(prev, !pending),
-            _ => {}
-        }
-    }
-}
-
+/// Ends a root frame's task, just before its future is dropped.
 #[cold]
 #[inline(never)]
-fn drop_cold(mode: &mut Mode) {
-    if let Mode::Cold(cold) = std::mem::replace(mode, Mode::Off) {
-        let mut cold = ManuallyDrop::into_inner(cold);
-        cold.pushed.retract();
-        // A root frame's task ends here, just before its future is dropped.
-        drop(cold);
-    }
+fn drop_root(index: u32) {
+    drop(TaskCore::unpark(index));
 }
 
-/// Decides the frame's mode; a root frame becomes a task, a labelled frame gets its labels.
+/// Decides the mode of a frame first polled outside any task: it becomes a task of its own,
+/// inheriting any labels (`labels::with`) or leak-check scope the thread has, plus its own.
 #[cold]
-fn first_poll(site: &'static FnSite) -> Mode {
+fn first_poll(site: &'static FnSite) -> Pushed {
     if !crate::enabled::enabled() {
-        return Mode::Off;
+        return Pushed::OFF;
     }
-    if crate::stack::current_task().is_some() {
-        if site.labels().is_empty() {
-            return Mode::Nested(Pushed::NONE);
-        }
-        let labels = site
-            .labels()
-            .iter()
-            .map(|(k, v)| (Box::<str>::from(*k), Box::<str>::from(*v)))
-            .collect();
-        return Mode::Cold(ManuallyDrop::new(Box::new(Cold {
-            labels: Some(LabelScope::new(labels)),
-            root: None,
-            pushed: Pushed::NONE,
-        })));
+    match TaskCore::root(site.labels()).park() {
+        Some(index) => Pushed::root(index),
+        None => Pushed::OFF,
     }
-    // No task around: the frame is a task of its own, inheriting any labels (`labels::with`)
-    // or leak-check scope the thread has.
-    Mode::Cold(ManuallyDrop::new(Box::new(Cold {
-        labels: None,
-        root: Some(TaskCore::root(site.labels())),
-        pushed: Pushed::NONE,
-    })))
 }
 
 /// Out of line: one call per suspension, and the frames' own code stays small.
@@ -251,28 +268,28 @@ pin_project_lite::pin_project! {
 /// or closure, or a `join!`/`select!` branch, can be dropped while pending, before its task's
 /// poll ends (a losing branch), and then must not stay on the task's stack.
 #[doc(hidden)]
-pub struct Retract(InBody);
+pub struct Retract(Pushed);
 
 impl Drop for Retract {
     #[inline]
     fn drop(&mut self) {
-        self.0.0.retract();
+        self.0.retract();
     }
 }
 
-/// What an `.await` directly in a `#[track]` function's body pushed. It needs no drop code: while
-/// it is pending, so is the body, and the frame around the body covers its entries in the range
-/// the frame takes back if it is dropped. Dropping an `AwaitPoint` of it then compiles to what
-/// dropping the plain awaited future does, which saves every frame that does not suspend a call.
+/// An `.await` directly in a `#[track]` function's body keeps nothing: while it is pending, so
+/// is the body, and the frame around the body covers its entries in the range the frame takes
+/// back if it is dropped. Zero-sized and without drop code, so awaiting through it costs the
+/// caller's future no byte, and dropping it is what dropping the plain awaited future is.
 #[doc(hidden)]
-pub struct InBody(Pushed);
+pub struct InBody;
 
 /// Used by `#[track]` expansions only: `expr.await` in an `async` block or closure, and a
 /// `join!`/`select!` branch, become `await_point(SITE, expr)`.
 #[inline]
 pub fn await_point<F: IntoFuture, S: AwaitSiteOf>(site: S, fut: F) -> AwaitPoint<F::IntoFuture, S> {
     AwaitPoint {
-        pushed: Retract(InBody(Pushed::NONE)),
+        pushed: Retract(Pushed::NONE),
         fut: fut.into_future(),
         site,
     }
@@ -286,35 +303,33 @@ pub fn await_in_body<F: IntoFuture, S: AwaitSiteOf>(
     fut: F,
 ) -> AwaitPoint<F::IntoFuture, S, InBody> {
     AwaitPoint {
-        pushed: InBody(Pushed::NONE),
+        pushed: InBody,
         fut: fut.into_future(),
         site,
     }
 }
 
-// `AsMut<InBody>` (a `Retract` is an `InBody` that takes its entries back when dropped): one
-// `poll` for both kinds, without naming the crate-private `Pushed` in a public bound.
-impl<F: Future, S: AwaitSiteOf, P: AsMut<InBody>> Future for AwaitPoint<F, S, P> {
+// Two impls rather than one over a trait: a public trait could not name the crate-private
+// `Pushed` it would pass.
+impl<F: Future, S: AwaitSiteOf> Future for AwaitPoint<F, S, Retract> {
     type Output = F::Output;
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        poll_await::<F, S>(this.fut, &mut this.pushed.as_mut().0, cx)
+        let (out, pushed) = poll_await::<F, S>(this.fut, cx);
+        this.pushed.0 = pushed;
+        out
     }
 }
 
-impl AsMut<InBody> for InBody {
-    #[inline]
-    fn as_mut(&mut self) -> &mut InBody {
-        self
-    }
-}
+impl<F: Future, S: AwaitSiteOf> Future for AwaitPoint<F, S, InBody> {
+    type Output = F::Output;
 
-impl AsMut<InBody> for Retract {
     #[inline]
-    fn as_mut(&mut self) -> &mut InBody {
-        &mut self.0
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        poll_await::<F, S>(this.fut, cx).0
     }
 }
 
@@ -322,17 +337,16 @@ impl AsMut<InBody> for Retract {
 #[inline]
 fn poll_await<F: Future, S: AwaitSiteOf>(
     fut: Pin<&mut F>,
-    pushed: &mut Pushed,
     cx: &mut Context<'_>,
-) -> Poll<F::Output> {
+) -> (Poll<F::Output>, Pushed) {
     let start = mark();
     let out = fut.poll(cx);
-    *pushed = if out.is_pending() {
+    let pushed = if out.is_pending() {
         await_pending(S::site(), start)
     } else {
         Pushed::NONE
     };
-    out
+    (out, pushed)
 }
 
 #[inline(never)]

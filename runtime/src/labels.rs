@@ -9,7 +9,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use crate::stack::{CURRENT, Current, FAST, UNLISTED};
+use crate::stack::{CURRENT, Current, FAST};
+use crate::task::Header;
 
 /// An immutable, shared, key-sorted set of labels.
 pub(crate) type LabelSet = Arc<Labels>;
@@ -212,28 +213,35 @@ impl LabelScope {
 /// Restores a task's displayed labels when the labelled future completes or is dropped.
 struct Restore {
     task: u64,
-    /// The task's registry slot, if it had one.
-    slot: u32,
+    header: &'static Header,
     prev: Option<LabelSet>,
+}
+
+/// The current task of the thread and its entry if it is listed.
+fn current() -> (u64, Option<&'static Header>, Option<&'static Header>) {
+    let (task, header) = FAST.with(|f| (f.task.get(), f.header.get()));
+    let listed = header.filter(|h| h.listed_id() == Some(task));
+    (task, header, listed)
 }
 
 impl Restore {
     /// Shows `labels` on the current task of `c`.
     fn set(c: &mut Current, labels: LabelSet) -> Option<Self> {
-        let (task, slot) = FAST.with(|f| (f.task.get(), f.slot.get()));
-        let prev = if slot == UNLISTED {
-            // Not registered yet: its entry will start with these labels (see `task.rs`).
-            let prev = c
-                .display
-                .replace(Some(labels))
-                .unwrap_or_else(|| c.ctx.labels.clone());
-            c.sync();
-            prev
-        } else {
-            let header = crate::registry::get(task, Some(slot))?;
-            header.set_labels(Some(labels))
+        let (task, header, listed) = current();
+        let header = header?;
+        let prev = match listed {
+            Some(h) => h.set_labels(Some(labels)),
+            None => {
+                // Not listed yet: its entry will start with these labels (see `task.rs`).
+                let prev = c
+                    .display
+                    .replace(Some(labels))
+                    .unwrap_or_else(|| c.ctx.labels.clone());
+                c.sync();
+                prev
+            }
         };
-        Some(Self { task, slot, prev })
+        Some(Self { task, header, prev })
     }
 }
 
@@ -243,23 +251,21 @@ impl Drop for Restore {
         let prev = CURRENT
             .try_with(|c| {
                 let Ok(mut c) = c.try_borrow_mut() else {
-                    return Some((prev, None));
+                    return Some(prev);
                 };
-                let (task, slot) = FAST.with(|f| (f.task.get(), f.slot.get()));
-                if task == self.task && slot == UNLISTED {
+                let (task, _, listed) = current();
+                if task == self.task && listed.is_none() {
                     c.display = Some(prev);
                     c.sync();
                     None
                 } else {
-                    // Registered since, in this poll: its slot is the thread's.
-                    Some((prev, (task == self.task).then_some(slot)))
+                    Some(prev)
                 }
             })
             .unwrap_or(None);
-        let Some((prev, slot)) = prev else { return };
-        let slot = slot.or((self.slot != UNLISTED).then_some(self.slot));
-        if let Some(header) = crate::registry::get(self.task, slot) {
-            header.set_labels(prev);
+        let Some(prev) = prev else { return };
+        if self.header.listed_id() == Some(self.task) {
+            self.header.set_labels(prev);
         }
     }
 }

@@ -222,9 +222,11 @@ impl LeakCheck {
     fn leaked(&self, scope: Option<&Arc<Scope>>) -> Snapshot {
         let scope_id = scope.map(|s| s.id());
         let baseline = self.baseline.as_ref().map(|(g, _)| *g);
-        let mut snap = snapshot_matching(|h| match scope_id {
-            Some(id) => h.scope().is_some_and(|s| s.id() == id),
-            None => baseline.is_none_or(|b| h.generation >= b),
+        let mut snap = snapshot_matching(|v, rich| match scope_id {
+            Some(id) => rich
+                .and_then(|r| r.scope.as_ref())
+                .is_some_and(|s| s.id() == id),
+            None => baseline.is_none_or(|b| v.generation >= b),
         });
         snap.retain(|t| !self.ignored(t));
         snap

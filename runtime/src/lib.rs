@@ -18,6 +18,7 @@ mod enabled;
 mod frame;
 mod health;
 pub mod http;
+mod intern;
 #[cfg(feature = "serde")]
 mod json;
 pub mod labels;
@@ -46,7 +47,9 @@ pub use taskprof_macros::track;
 #[doc(hidden)]
 pub mod __private {
     //! Only for the output of taskprof's macros. Not public API; may change in any release.
-    pub use crate::frame::{AwaitPoint, Framed, InBody, Retract, await_in_body, await_point};
+    pub use crate::frame::{
+        AwaitPoint, Framed, InBody, Labelled, NoLabels, Retract, await_in_body, await_point,
+    };
     pub use crate::http::{HttpExecProbe, HttpProbe, NoHttpProbe};
     pub use crate::leak::run_test;
     pub use crate::site::{AwaitSite, AwaitSiteOf, FnSite, FnSiteOf};

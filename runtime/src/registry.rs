@@ -1,164 +1,158 @@
-//! The global registry of live tracked tasks.
+//! The global registry of tracked tasks: a slab of fixed-address [`Header`]s.
 //!
-//! A task's [`Header`] is inserted when the task first suspends (see `task.rs`) and removed when
-//! its future is dropped, so the registry holds the live tasks that ever waited. It is split in
-//! shards, each a mutex over a vector of slots; a task keeps the index of its slot, so insertion
-//! and removal are a lock and a vector write (no hashing, no rehashing as the registry grows).
-//! Ids are handed out in blocks of [`ID_BLOCK`] per thread and a block's tasks share a shard: a
-//! thread registering its tasks keeps to one shard, and a snapshot, which reads tasks in id
-//! order, takes one lock per run of them.
+//! Every tracked task takes a header at its spawn and gives it back when its future is dropped;
+//! headers are reused, never freed (as Go keeps its goroutine descriptors). A header lives in a
+//! chunk allocated once and owned by a static, so a task holds a plain `&'static Header`: no
+//! reference count, no allocation per task, and a snapshot reads headers with no lock, checking
+//! each one's id before and after (see `task.rs`). A task is listed (seen by snapshots) from its
+//! first suspension on; most tasks finish in their first poll and never are.
 //!
-//! Counters are per thread: spawns and completions of one task often happen on different
-//! workers, and a shared atomic would bounce between cores.
+//! Free headers are kept per thread, moved between threads in batches through a shared pool:
+//! taking or giving back one is a thread-local push or pop. Counters are per thread too: spawns
+//! and completions of one task often happen on different workers, and a shared atomic would
+//! bounce between cores.
 
-use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::cell::{Cell, RefCell};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::task::Header;
 
-/// Number of shards: enough that threads registering tasks at once rarely meet on one.
-pub(crate) const SHARDS: usize = 64;
+/// Headers in a chunk.
+const CHUNK: usize = 1024;
+
+/// Chunks there can be: room for 64M live tasks (tasks past that are not tracked).
+const MAX_CHUNKS: usize = 1 << 16;
 
 /// Ids a thread takes at a time (see [`Local::next_id`]).
 const ID_BLOCK: u64 = 256;
 
-/// A shard on cache lines of its own: shards locked by different threads must not share one.
-#[repr(align(128))]
-struct Shard(Mutex<Slots>);
+/// A thread gives half its free headers to the pool when it holds more than this.
+const KEEP: usize = 2 * CHUNK;
 
-struct Slots {
-    entries: Vec<Slot>,
-    /// Indices of the free entries, reused first.
-    free: Vec<u32>,
-    len: usize,
-}
+static CHUNKS: [OnceLock<Box<[Header; CHUNK]>>; MAX_CHUNKS] =
+    [const { OnceLock::new() }; MAX_CHUNKS];
 
-/// One entry: a task's id next to its header, so ids are listed without touching headers.
-pub(crate) struct Slot {
-    /// 0 when free.
-    id: u64,
-    header: Option<Arc<Header>>,
-}
+/// Number of chunks allocated.
+static GROWN: Mutex<usize> = Mutex::new(0);
 
-impl Slot {
-    /// The header of task `id`, if this slot holds it.
-    pub(crate) fn of(&self, id: u64) -> Option<&Header> {
-        self.header.as_deref().filter(|_| self.id == id)
-    }
-}
+/// [`GROWN`], for readers.
+static CHUNKS_LEN: AtomicUsize = AtomicUsize::new(0);
 
-static REGISTRY: [Shard; SHARDS] = [const {
-    Shard(Mutex::new(Slots {
-        entries: Vec::new(),
-        free: Vec::new(),
-        len: 0,
-    }))
-}; SHARDS];
+/// Batches of free header indices given up by threads (or by ones that exited).
+static POOL: Mutex<Vec<Vec<u32>>> = Mutex::new(Vec::new());
 
-/// The shard of task `id`.
-pub(crate) fn shard_of(id: u64) -> usize {
-    ((id / ID_BLOCK) % SHARDS as u64) as usize
-}
-
-fn lock(shard: usize) -> MutexGuard<'static, Slots> {
-    // Nothing panics while a shard is locked, but a poisoned one is still consistent.
-    REGISTRY[shard % SHARDS]
-        .0
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-}
-
-/// Inserts the entry of task `id`; returns its slot, which [`remove`] and [`get`] need.
-pub(crate) fn insert(id: u64, header: Arc<Header>) -> u32 {
-    let mut s = lock(shard_of(id));
-    s.len += 1;
-    let slot = Slot {
-        id,
-        header: Some(header),
-    };
-    match s.free.pop() {
-        Some(i) => {
-            s.entries[i as usize] = slot;
-            i
-        }
-        None => {
-            s.entries.push(slot);
-            // More than 4 billion entries in one shard cannot fit in memory.
-            (s.entries.len() - 1) as u32
-        }
-    }
-}
-
-/// Removes the entry of task `id` from `slot`.
-pub(crate) fn remove(id: u64, slot: u32) {
-    let mut s = lock(shard_of(id));
-    let taken = match s.entries.get_mut(slot as usize) {
-        Some(e) if e.id == id => {
-            e.id = 0;
-            e.header.take()
-        }
-        _ => None,
-    };
-    if taken.is_some() {
-        s.free.push(slot);
-        s.len -= 1;
-    }
-    drop(s);
-    // The header is dropped (if this was its last reference) outside the lock.
-    drop(taken);
-}
-
-/// The entry of task `id`, looked up in `slot` if known, else searched for in its shard.
-pub(crate) fn get(id: u64, slot: Option<u32>) -> Option<Arc<Header>> {
-    let s = lock(shard_of(id));
-    let found = match slot {
-        Some(slot) => s.entries.get(slot as usize).filter(|e| e.id == id),
-        None => s.entries.iter().find(|e| e.id == id),
-    };
-    found?.header.clone()
-}
-
-/// Number of entries.
-pub(crate) fn listed() -> usize {
-    (0..SHARDS).map(|i| lock(i).len).sum()
-}
-
-/// Appends `(id, slot)` of every entry to `out`, a shard at a time in slot order (no header is
-/// touched), and after each shard's entries, their end in `out` to `ends`.
-pub(crate) fn list(out: &mut Vec<(u64, u32)>, ends: &mut Vec<usize>) {
-    for i in 0..SHARDS {
-        let s = lock(i);
-        out.extend(
-            s.entries
-                .iter()
-                .zip(0..)
-                .filter(|(e, _)| e.id != 0)
-                .map(|(e, slot)| (e.id, slot)),
-        );
-        ends.push(out.len());
-    }
-}
-
-/// Calls `f` with the slots of `shard`, locked: `f` must not register or drop tasks, and should
-/// be quick (tasks of that shard wait to register or end meanwhile).
-pub(crate) fn with_shard<R>(shard: usize, f: impl FnOnce(&[Slot]) -> R) -> R {
-    f(&lock(shard).entries)
-}
-
-/// Counts a tracked task created (registered or not) and gives it an id.
+/// The header at `index`.
 #[inline]
-pub(crate) fn spawned() -> u64 {
+pub(crate) fn header(index: u32) -> Option<&'static Header> {
+    let index = index as usize;
+    CHUNKS.get(index / CHUNK)?.get()?.get(index % CHUNK)
+}
+
+/// Fills an empty free list: a batch from the pool, or a new chunk.
+#[cold]
+#[inline(never)]
+fn refill(free: &mut Vec<u32>) {
+    if let Some(batch) = POOL.lock().unwrap_or_else(|p| p.into_inner()).pop() {
+        *free = batch;
+        return;
+    }
+    let mut grown = GROWN.lock().unwrap_or_else(|p| p.into_inner());
+    let n = *grown;
+    let Some(place) = CHUNKS.get(n) else { return };
+    let first = n * CHUNK;
+    let chunk: Box<[Header]> = (first..first + CHUNK)
+        .map(|i| Header::new(i as u32))
+        .collect();
+    let Ok(chunk) = Box::<[Header; CHUNK]>::try_from(chunk) else {
+        return;
+    };
+    if place.set(chunk).is_err() {
+        return;
+    }
+    *grown = n + 1;
+    CHUNKS_LEN.store(n + 1, Ordering::Release);
+    // Popped from the end: lowest index first.
+    free.extend((first..first + CHUNK).rev().map(|i| i as u32));
+}
+
+/// Gives back a header taken by [`spawned`].
+#[inline]
+pub(crate) fn release(h: &'static Header) {
+    let index = h.index();
+    let given = LOCAL.try_with(|l| {
+        let mut free = l.free.borrow_mut();
+        free.push(index);
+        if free.len() > KEEP {
+            let keep = free.len() - CHUNK;
+            let batch = free.split_off(keep);
+            drop(free);
+            POOL.lock().unwrap_or_else(|p| p.into_inner()).push(batch);
+        }
+    });
+    if given.is_err() {
+        // The thread's locals are gone (a task dropped during thread exit).
+        POOL.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(vec![index]);
+    }
+}
+
+/// Number of listed tasks.
+pub(crate) fn listed() -> usize {
+    let (listed, unlisted) = sum(
+        |c| (&c.listed, &c.unlisted),
+        &RETIRED_LISTED,
+        &RETIRED_UNLISTED,
+    );
+    listed.saturating_sub(unlisted) as usize
+}
+
+/// Counts a task listed.
+#[inline]
+pub(crate) fn count_listed() {
+    if LOCAL.try_with(|l| bump(&l.counts.listed)).is_err() {
+        RETIRED_LISTED.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Counts a listed task ended.
+#[inline]
+pub(crate) fn count_unlisted() {
+    if LOCAL.try_with(|l| bump(&l.counts.unlisted)).is_err() {
+        RETIRED_UNLISTED.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Appends `(id, index)` of every listed task to `out`, in header order.
+pub(crate) fn list(out: &mut Vec<(u64, u32)>) {
+    let n = CHUNKS_LEN.load(Ordering::Acquire);
+    for chunk in CHUNKS[..n.min(MAX_CHUNKS)].iter().filter_map(OnceLock::get) {
+        out.extend(
+            chunk
+                .iter()
+                .filter_map(|h| Some((h.listed_id()?, h.index()))),
+        );
+    }
+}
+
+/// Counts a tracked task created and gives it an id and a header (none if there are no more).
+#[inline]
+pub(crate) fn spawned() -> (u64, Option<&'static Header>) {
     LOCAL
         .try_with(|l| {
             bump(&l.counts.spawned);
-            l.next_id()
+            let mut free = l.free.borrow_mut();
+            if free.is_empty() {
+                refill(&mut free);
+            }
+            (l.next_id(), free.pop().and_then(header))
         })
         .unwrap_or_else(|_| {
-            // The thread's locals are gone (a task spawned during thread exit).
+            // The thread's locals are gone (a task spawned during thread exit): counted, not
+            // tracked.
             RETIRED_SPAWNED.fetch_add(1, Ordering::Relaxed);
-            // A whole block, so that later blocks stay aligned to their shards.
-            NEXT_BLOCK.fetch_add(ID_BLOCK, Ordering::Relaxed)
+            (NEXT_BLOCK.fetch_add(ID_BLOCK, Ordering::Relaxed), None)
         })
 }
 
@@ -196,21 +190,35 @@ pub fn live_count() -> usize {
     spawned.saturating_sub(completed) as usize
 }
 
-/// True when some live tracked tasks have no registry entry yet (not suspended yet).
+/// True when some live tracked tasks are not listed yet (not suspended yet).
 pub(crate) fn unlisted() -> bool {
     live_count() > listed()
 }
 
 /// `(spawned, completed)`: tracked tasks created and ended since the process started.
 pub(crate) fn totals() -> (u64, u64) {
+    sum(
+        |c| (&c.spawned, &c.completed),
+        &RETIRED_SPAWNED,
+        &RETIRED_COMPLETED,
+    )
+}
+
+/// Sums a pair of counters over the live threads and the exited ones.
+fn sum(
+    pick: impl Fn(&Counts) -> (&AtomicU64, &AtomicU64),
+    retired_a: &AtomicU64,
+    retired_b: &AtomicU64,
+) -> (u64, u64) {
     let threads = THREADS.lock().unwrap_or_else(|p| p.into_inner());
-    let mut spawned = RETIRED_SPAWNED.load(Ordering::Relaxed);
-    let mut completed = RETIRED_COMPLETED.load(Ordering::Relaxed);
+    let mut a = retired_a.load(Ordering::Relaxed);
+    let mut b = retired_b.load(Ordering::Relaxed);
     for c in threads.iter() {
-        spawned += c.spawned.load(Ordering::Relaxed);
-        completed += c.completed.load(Ordering::Relaxed);
+        let (ca, cb) = pick(c);
+        a += ca.load(Ordering::Relaxed);
+        b += cb.load(Ordering::Relaxed);
     }
-    (spawned, completed)
+    (a, b)
 }
 
 /// One thread's counters. Only that thread writes them, with a plain load and store (no locked
@@ -219,6 +227,8 @@ pub(crate) fn totals() -> (u64, u64) {
 struct Counts {
     spawned: AtomicU64,
     completed: AtomicU64,
+    listed: AtomicU64,
+    unlisted: AtomicU64,
 }
 
 #[inline]
@@ -230,12 +240,15 @@ fn bump(c: &AtomicU64) {
 static THREADS: Mutex<Vec<Arc<Counts>>> = Mutex::new(Vec::new());
 static RETIRED_SPAWNED: AtomicU64 = AtomicU64::new(0);
 static RETIRED_COMPLETED: AtomicU64 = AtomicU64::new(0);
+static RETIRED_LISTED: AtomicU64 = AtomicU64::new(0);
+static RETIRED_UNLISTED: AtomicU64 = AtomicU64::new(0);
 
-/// The thread's counters and its block of task ids.
+/// The thread's counters, its block of task ids and its free headers.
 struct Local {
     counts: Arc<Counts>,
     next_id: Cell<u64>,
     end_id: Cell<u64>,
+    free: RefCell<Vec<u32>>,
 }
 
 impl Local {
@@ -249,6 +262,7 @@ impl Local {
             counts,
             next_id: Cell::new(0),
             end_id: Cell::new(0),
+            free: RefCell::new(Vec::new()),
         }
     }
 }
@@ -266,6 +280,19 @@ impl Drop for Local {
             self.counts.completed.load(Ordering::Relaxed),
             Ordering::Relaxed,
         );
+        RETIRED_LISTED.fetch_add(
+            self.counts.listed.load(Ordering::Relaxed),
+            Ordering::Relaxed,
+        );
+        RETIRED_UNLISTED.fetch_add(
+            self.counts.unlisted.load(Ordering::Relaxed),
+            Ordering::Relaxed,
+        );
+        drop(threads);
+        let free = std::mem::take(&mut *self.free.borrow_mut());
+        if !free.is_empty() {
+            POOL.lock().unwrap_or_else(|p| p.into_inner()).push(free);
+        }
     }
 }
 

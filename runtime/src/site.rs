@@ -38,9 +38,6 @@ pub struct AwaitSite {
 pub trait FnSiteOf {
     /// The function's site.
     fn site() -> &'static FnSite;
-    /// Whether the site has `label(..)` arguments: known at compile time, so an unlabelled
-    /// frame's poll has no branch for them.
-    const LABELLED: bool = false;
 }
 
 /// An `.await`'s site as a type, like [`FnSiteOf`].

@@ -2,23 +2,22 @@
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::HashMap;
 use std::fmt;
 use std::ops::Range;
 use std::panic::Location;
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::http::HttpCallInfo;
 use rustc_hash::FxBuildHasher;
 
+use crate::intern::Interned;
 use crate::labels::Labels;
 use crate::registry;
 use crate::site::{FnSite, Resolved, with_sites};
 use crate::stack::{Entry, entry_descendants, entry_http, entry_site};
-use crate::task::{Header, Name, RUNNING};
+use crate::task::{RichView, View};
 
 /// Whether a task is being polled right now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -307,7 +306,7 @@ pub struct Snapshot {
 /// # }
 /// ```
 pub fn snapshot() -> Snapshot {
-    snapshot_matching(|_| true)
+    snapshot_matching(|_, _| true)
 }
 
 /// A task as the registry walk leaves it: its own numbers and the index of its kind. The size
@@ -321,58 +320,36 @@ struct Rec {
 
 const _: () = assert!(size_of::<Rec>() == size_of::<TaskInfo>());
 
-/// A snapshot of the tasks whose header matches `pred`.
-pub(crate) fn snapshot_matching(pred: impl Fn(&Header) -> bool) -> Snapshot {
+/// A snapshot of the tasks that match `pred` (given what is read of each, and of its
+/// [`RichView`] if it has one).
+pub(crate) fn snapshot_matching(pred: impl Fn(&View, Option<&RichView>) -> bool) -> Snapshot {
     let now = Instant::now();
     let now_nanos = crate::task::nanos_now();
     let taken = SystemTime::now();
-    // Sized once (with room for tasks registering meanwhile): growing by doubling would copy
-    // the list and leave freed blocks that the next snapshot's allocations fit badly.
+    // Sized once (with room for tasks listed meanwhile): growing by doubling would copy the
+    // list and leave freed blocks that the next snapshot's allocations fit badly.
     let mut ids: Vec<Listed> = Vec::with_capacity(registry::listed() + 1024);
-    let mut ends: Vec<usize> = Vec::with_capacity(registry::SHARDS);
-    registry::list(&mut ids, &mut ends);
+    registry::list(&mut ids);
+    // Tasks are read in id order, so the snapshot comes out sorted. Headers are listed in slab
+    // order, which is id order for tasks spawned in turn by one thread (not once headers are
+    // reused, or when tasks of several threads interleave).
+    if !ids.is_sorted_by_key(|p| p.0) {
+        sort_by_id(&mut ids, &mut Vec::new());
+    }
     let mut walk = Walk {
         recs: Vec::with_capacity(ids.len()),
+        interned: crate::intern::table(),
         ..Walk::default()
     };
-    // Tasks are read in id order: the snapshot comes out sorted, and headers (allocated about in
-    // id order) are read about in address order. Each shard lists its tasks in slot order, often
-    // id order (not once slots are reused, or when tasks first suspend out of order); merging the
-    // sorted lists of the shards yields runs of one shard's ids (a block of ids is one shard's),
-    // each read under one lock.
-    let mut start = 0;
-    let mut heads = BinaryHeap::with_capacity(ends.len());
-    let mut rests = Vec::with_capacity(ends.len());
-    let mut scratch = Vec::new();
-    for (shard, &end) in ends.iter().enumerate() {
-        let list = &mut ids[start..end];
-        if !list.is_sorted_by_key(|p| p.0) {
-            sort_by_id(list, &mut scratch);
-        }
-        if let Some(first) = list.first() {
-            heads.push(Reverse((first.0, shard)));
-        }
-        rests.push(start..end);
-        start = end;
-    }
-    while let Some(Reverse((_, shard))) = heads.pop() {
-        let next = heads.peek().map_or(u64::MAX, |Reverse((id, _))| *id);
-        let list = &ids[rests[shard].clone()];
-        let run = list.partition_point(|p| p.0 < next);
-        rests[shard].start += run;
-        if let Some(first) = list.get(run) {
-            heads.push(Reverse((first.0, shard)));
-        }
-        for chunk in list[..run].chunks(Walk::CHUNK) {
-            walk.read(shard, chunk, &pred);
-            // Resolving a new stack reads other maps (HTTP calls): not under the registry's locks.
-            walk.stacks.resolve_pending(now);
-        }
+    for chunk in ids.chunks(Walk::CHUNK) {
+        walk.read(chunk, &pred);
+        // Resolving a new stack reads other maps (HTTP calls).
+        walk.stacks.resolve_pending(now);
     }
     walk.finish(now_nanos, taken)
 }
 
-/// A task listed by the registry: its id and slot.
+/// A task listed by the registry: its id and header index.
 type Listed = (u64, u32);
 
 /// Sorts (id, slot) pairs by id: a least-significant-digit radix sort over the bytes in which
@@ -429,68 +406,83 @@ struct Walk {
     stacks: Stacks,
     kinds: Kinds,
     names: NameCache,
+    /// Spawn sites and names, by id (see `intern.rs`).
+    interned: Vec<Interned>,
 }
 
 impl Walk {
-    /// Tasks read under one lock at most: bounded lock hold times.
+    /// Tasks read between two resolutions of new stacks.
     const CHUNK: usize = 64;
 
-    /// Reads the tasks `ids` (all of `shard`) under its lock. Tasks gone since they were listed
-    /// are skipped. A task of a kind already seen (most) costs plain loads and compares: no
-    /// lock, allocation or `Arc` count update. Nothing here can drop a header or re-enter the
-    /// registry: names and labels are only cloned.
-    fn read(&mut self, shard: usize, ids: &[Listed], pred: &impl Fn(&Header) -> bool) {
-        registry::with_shard(shard, |slots| {
-            let headers = ids
-                .iter()
-                .filter_map(|&(id, slot)| Some((id, slots.get(slot as usize)?.of(id)?)))
-                .filter(|(_, h)| pred(h));
-            for (id, h) in headers {
-                let stack = match h.stack.read_short() {
-                    Some(short) => self.stacks.short(&short),
-                    None => {
-                        h.stack.read(&mut self.raw);
-                        self.stacks.long(&self.raw)
-                    }
-                };
-                let created = h.created;
-                let polls = h.polls.load(Relaxed);
-                let parent = h.parent;
-                let site = h.spawn_site;
-                let running = h.state.load(Relaxed) == RUNNING;
-                let blocking = h.blocking;
-                let lost = h.lost_waker();
-                let labels = h.labels();
-                let key = KindKey {
-                    name: self.names.key_of(h),
-                    site: site.map_or(0, |l| l as *const Location<'static> as usize),
-                    stack,
-                    labels: labels.as_ref().map_or(0, |l| Arc::as_ptr(l) as usize),
-                    parent,
-                    running,
-                    blocking,
-                    lost,
-                };
-                let kind = self.kinds.index(key, created, || Seed {
-                    name: self.names.name_of(h),
-                    site,
-                    stack,
-                    labels,
-                    parent: (parent != 0).then_some(parent),
-                    state: if running { State::Running } else { State::Idle },
-                    blocking,
-                    lost,
-                    count: 0,
-                    first: u64::MAX,
-                });
-                self.recs.push(Rec {
-                    id,
-                    created,
-                    polls,
-                    kind,
-                });
+    /// Reads the tasks `ids`. Tasks gone since they were listed are skipped. A task of a kind
+    /// already seen (most) costs plain loads and compares: no lock, allocation or `Arc` count
+    /// update (but for the few tasks with labels, a leak check's watch or a given name).
+    fn read(&mut self, ids: &[Listed], pred: &impl Fn(&View, Option<&RichView>) -> bool) {
+        for &(id, index) in ids {
+            let Some(h) = registry::header(index) else {
+                continue;
+            };
+            let Some(v) = h.view(id) else { continue };
+            let rich = if v.rich { h.rich(id) } else { None };
+            if !pred(&v, rich.as_ref()) {
+                continue;
             }
-        });
+            let stack = match h.stack.read_short() {
+                Some(short) => self.stacks.short(&short),
+                None => {
+                    h.stack.read(&mut self.raw);
+                    self.stacks.long(&self.raw)
+                }
+            };
+            let site = match self.interned.get(v.site as usize) {
+                Some(Interned::Site(l)) => Some(*l),
+                _ => None,
+            };
+            if self.interned.len() <= v.name as usize {
+                // Interned after the table was read.
+                self.interned = crate::intern::table();
+            }
+            let Some(&name) = self.interned.get(v.name as usize) else {
+                continue;
+            };
+            let (labels, lost, given) = match rich {
+                Some(r) => (r.labels, r.lost_waker, r.name),
+                None => (None, false, None),
+            };
+            let given = given.as_ref();
+            let key = KindKey {
+                name: self.names.key_of(name, given),
+                site: site.map_or(0, |l| l as *const Location<'static> as usize),
+                stack,
+                labels: labels.as_ref().map_or(0, |l| Arc::as_ptr(l) as usize),
+                parent: v.parent,
+                running: v.running,
+                blocking: v.blocking,
+                lost,
+            };
+            let kind = self.kinds.index(key, v.created, || Seed {
+                name: self.names.name_of(name, given),
+                site,
+                stack,
+                labels,
+                parent: (v.parent != 0).then_some(v.parent),
+                state: if v.running {
+                    State::Running
+                } else {
+                    State::Idle
+                },
+                blocking: v.blocking,
+                lost,
+                count: 0,
+                first: u64::MAX,
+            });
+            self.recs.push(Rec {
+                id,
+                created: v.created,
+                polls: v.polls,
+                kind,
+            });
+        }
     }
 
     /// The snapshot of the tasks read.
@@ -702,16 +694,15 @@ struct NameCache {
 }
 
 impl NameCache {
-    /// What tells the name of `h` apart, without copying it.
+    /// What tells a name apart, without copying it.
     #[inline]
-    fn key_of(&mut self, h: &Header) -> NameKey {
-        match &h.name {
-            Name::Type(t) => NameKey::Type(*t as usize),
-            Name::Frame(site) => NameKey::Frame(*site as *const FnSite as usize),
-            Name::Given(n) => match &**n {
-                Cow::Borrowed(s) => NameKey::Static(s.as_ptr() as usize, s.len()),
-                Cow::Owned(s) => NameKey::Owned(self.owned(s)),
-            },
+    fn key_of(&mut self, name: Interned, given: Option<&Cow<'static, str>>) -> NameKey {
+        match (name, given) {
+            (Interned::Type(t), _) => NameKey::Type(t as usize),
+            (Interned::Frame(site), _) => NameKey::Frame(site as *const FnSite as usize),
+            (_, Some(Cow::Borrowed(s))) => NameKey::Static(s.as_ptr() as usize, s.len()),
+            (_, Some(Cow::Owned(s))) => NameKey::Owned(self.owned(s)),
+            (_, None) => NameKey::Static(0, 0),
         }
     }
 
@@ -726,9 +717,9 @@ impl NameCache {
         next
     }
 
-    fn name_of(&mut self, h: &Header) -> Cow<'static, str> {
-        match &h.name {
-            Name::Type(t) => match (self.last, t()) {
+    fn name_of(&mut self, name: Interned, given: Option<&Cow<'static, str>>) -> Cow<'static, str> {
+        match (name, given) {
+            (Interned::Type(t), _) => match (self.last, t()) {
                 (Some((raw, clean)), t) if std::ptr::eq(raw, t) => Cow::Borrowed(clean),
                 (_, t) => {
                     let clean = clean_type_name(t);
@@ -736,16 +727,10 @@ impl NameCache {
                     Cow::Borrowed(clean)
                 }
             },
-            _ => name_of(h),
+            (Interned::Frame(site), _) => Cow::Borrowed(site.known_label()),
+            (_, Some(given)) => given.clone(),
+            (_, None) => Cow::Borrowed(""),
         }
-    }
-}
-
-fn name_of(h: &Header) -> Cow<'static, str> {
-    match &h.name {
-        Name::Given(n) => (**n).clone(),
-        Name::Frame(site) => Cow::Borrowed(site.known_label()),
-        Name::Type(t) => Cow::Borrowed(clean_type_name(t())),
     }
 }
 

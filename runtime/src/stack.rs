@@ -106,8 +106,8 @@ thread_local! {
 pub(crate) struct Fast {
     /// Id of the tracked task being polled, 0 when none.
     pub(crate) task: Cell<u64>,
-    /// The registry slot of that task's entry, [`UNLISTED`] while it has none (see `task.rs`).
-    pub(crate) slot: Cell<u32>,
+    /// That task's registry entry (listed or not).
+    pub(crate) header: Cell<Option<&'static crate::task::Header>>,
     /// Bumped when a task poll starts and when the path is cut back (a poll ends): a frame
     /// dropped later can tell whether the range it pushed is still this poll's and in place.
     pub(crate) generation: Cell<u32>,
@@ -126,9 +126,6 @@ pub(crate) struct Fast {
     path: [Cell<Entry>; INLINE_PATH],
 }
 
-/// [`Fast::slot`] of a task without a registry entry.
-pub(crate) const UNLISTED: u32 = u32::MAX;
-
 /// Pending-path entries kept in [`Fast`]: recording a frame touches no `RefCell`.
 const INLINE_PATH: usize = 32;
 
@@ -136,7 +133,7 @@ thread_local! {
     pub(crate) static FAST: Fast = const {
         Fast {
             task: Cell::new(0),
-            slot: Cell::new(UNLISTED),
+            header: Cell::new(None),
             generation: Cell::new(0),
             len: Cell::new(0),
             rich: Cell::new(false),
@@ -361,6 +358,18 @@ pub(crate) fn mark() -> usize {
     FAST.with(|f| f.len.get())
 }
 
+/// How a `#[track]` frame relates to the task polling it (kept in the frame's [`Pushed`]).
+pub(crate) enum FrameMode {
+    /// Polled inside a tracked task: records itself on that task's stack. Also the mode of a
+    /// frame not polled yet, so the common case needs no decision on its first poll.
+    Nested,
+    /// First polled while tracking was switched off: a plain future.
+    Off,
+    /// Polled with no tracked task around it (plain `tokio::spawn`, `block_on`): a task
+    /// itself, whose header is at this index.
+    Root(u32),
+}
+
 /// Entries a frame or await point pushed in the current poll, remembered so they can be taken
 /// back if it completes or is dropped before the poll ends: a `select!` branch that lost, or a
 /// future cancelled by `timeout`, must not stay on the stack its task publishes. Eight bytes:
@@ -379,6 +388,33 @@ impl Pushed {
         start: 0,
         end: 0,
     };
+
+    /// The mode of a frame first polled while tracking was switched off: a plain future.
+    pub(crate) const OFF: Pushed = Pushed {
+        generation: 0,
+        start: 1,
+        end: 0,
+    };
+
+    /// The mode of a root frame: the task whose header is at `index`.
+    pub(crate) fn root(index: u32) -> Pushed {
+        Pushed {
+            generation: index,
+            start: 2,
+            end: 0,
+        }
+    }
+
+    /// What a frame's `Pushed` says of the frame: with no range (`end == 0`), `start` tells
+    /// the modes apart, and a root's `generation` is its task's header index.
+    #[inline]
+    pub(crate) fn frame_mode(self) -> FrameMode {
+        match (self.end, self.start) {
+            (0, 1) => FrameMode::Off,
+            (0, 2) => FrameMode::Root(self.generation),
+            _ => FrameMode::Nested,
+        }
+    }
 
     /// Records the range `start..` up to the current end of the path (nothing for a path
     /// deeper than 65535 entries: its entries then stay until the poll ends).

@@ -1,34 +1,35 @@
 //! Tracked tasks: the registry entry of a task and the future wrapper that keeps it current.
 //!
-//! A task is counted ([`live_count`](crate::live_count)) from its spawn, but its registry entry
-//! is created only when its first poll returns `Pending`: most tasks finish in their first poll
-//! and never touch the shared registry, which keeps a tracked spawn close to a plain one. A task
-//! spawned inside a [`LeakCheck`](crate::LeakCheck) scope, and a blocking task, registers at
-//! once, so a leak report or a stuck closure shows even before (or without) a first suspension.
+//! A task is counted ([`live_count`](crate::live_count)) and takes its registry entry at its
+//! spawn, but is listed (shown by snapshots) only when its first poll returns `Pending`: most
+//! tasks finish in their first poll and never write more than the few fields of their entry set
+//! at spawn, which keeps a tracked spawn close to a plain one. A task spawned inside a
+//! [`LeakCheck`](crate::LeakCheck) scope, and a blocking task, is listed at once, so a leak
+//! report or a stuck closure shows even before (or without) a first suspension.
 
 use std::borrow::Cow;
 use std::future::Future;
 use std::panic::Location;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering, fence};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Instant;
 
+use dashmap::DashMap;
+use rustc_hash::FxBuildHasher;
 use tokio::task::JoinHandle;
 
+use crate::intern::{self, Interned};
 use crate::labels::LabelSet;
 use crate::leak::Scope;
 use crate::registry;
-use crate::stack::{CURRENT, FAST, Inherit, StackCell, UNLISTED};
+use crate::stack::{CURRENT, FAST, Inherit, StackCell};
 
 pub(crate) const IDLE: u8 = 0;
 pub(crate) const RUNNING: u8 = 1;
 
-/// What a task is called in profiles.
-///
-/// Every variant is one pointer, so a name takes 16 bytes in every registry entry. (`pub` in a
-/// private module: [`TaskName`] returns it.)
+/// What a task is called in profiles. (`pub` in a private module: [`TaskName`] returns it.)
 #[doc(hidden)]
 pub enum Name {
     /// `std::any::type_name` of the spawned future or closure.
@@ -39,67 +40,194 @@ pub enum Name {
     Given(Box<Cow<'static, str>>),
 }
 
-/// The registry entry of a live task (its id is next to it in the registry's slot). Every field
-/// is paid for by every parked task: 136 bytes, 160 with the `Arc`'s counts and the
-/// allocator's word.
+/// The registry entry of a tracked task, in the registry's slab (see `registry.rs`): taken at
+/// spawn, given back when the task's future is dropped, then reused. Every field is paid for by
+/// every live task: 112 bytes, and nothing else per task. What only some tasks have (labels, a
+/// context to pass on, a leak check's watch, a given name) is in [`RICH`].
+///
+/// Snapshots read entries with no lock while tasks take and give them back: an entry's id is
+/// read before and after its other fields, and a reading with two different ids is dropped (the
+/// entry was reused meanwhile). Ids are never reused.
 pub(crate) struct Header {
+    /// The id of its task. Written at spawn, before the other fields.
+    id: AtomicU64,
     /// Id of the tracked task that spawned this one, 0 if none.
-    pub(crate) parent: u64,
-    /// When it was registered (see [`nanos_now`]): at its first suspension, or at spawn for
-    /// eagerly registered tasks.
-    pub(crate) created: u64,
-    pub(crate) spawn_site: Option<&'static Location<'static>>,
-    pub(crate) name: Name,
-    pub(crate) blocking: bool,
-    /// [`GENERATION`] when the task was created.
-    pub(crate) generation: u32,
-    labels: Mutex<Option<LabelSet>>,
-    /// Whether `labels` was ever set: only then does reading them take the lock.
-    labelled: AtomicBool,
+    parent: AtomicU64,
+    /// When it was listed (see [`nanos_now`]): at its first suspension, or at spawn for eagerly
+    /// listed tasks.
+    created: AtomicU64,
     pub(crate) polls: AtomicU64,
+    /// [`GENERATION`] when the task was created.
+    generation: AtomicU32,
+    /// Id of its spawn site (see `intern.rs`), or [`intern::NONE`].
+    site: AtomicU32,
+    /// Id of its name (see `intern.rs`); [`intern::NONE`] until the task is listed.
+    name: AtomicU32,
+    /// Where it is in the slab.
+    index: u32,
     pub(crate) state: AtomicU8,
+    /// [`BLOCKING`], [`RICH_ENTRY`], and the `PARKED_*` flags.
+    flags: AtomicU8,
     pub(crate) stack: StackCell,
-    /// Only for tasks a leak check watches: boxed, every entry carries the field.
-    watch: Option<Box<Watch>>,
 }
 
-/// What a leak check needs of the tasks it watches.
-struct Watch {
-    /// The leak-check scope the task was spawned in.
+/// [`Header::flags`]: a blocking task.
+const BLOCKING: u8 = 1;
+/// [`Header::flags`]: the task has an entry in [`RICH`].
+const RICH_ENTRY: u8 = 2;
+/// [`Header::flags`] of a task [`park`](TaskCore::park)ed in its header: the flags of its
+/// [`TaskCore::id`].
+const PARKED_LISTED: u8 = 4;
+const PARKED_CTX: u8 = 8;
+const PARKED_WATCHED: u8 = 16;
+
+/// What only some tasks have, by header index: most tasks have none of it, so it stays out of
+/// the header every task pays for.
+#[derive(Default)]
+struct Rich {
+    /// What the task's children inherit (labels, leak-check scope); in the thread's context
+    /// while the task is polled.
+    ctx: Inherit,
+    /// The leak-check scope the task was spawned in: entered at spawn, left at drop.
     scope: Option<Arc<Scope>>,
-    /// Its tracking waker; see [`WakeTracker`].
+    /// The labels it shows (`None`: none), once set.
+    labels: Option<Option<LabelSet>>,
+    /// Its tracking waker, for tasks a leak check watches; see [`WakeTracker`].
     waker: Option<TaskWaker>,
+    /// A name given to [`spawn_named`].
+    name: Option<Box<Cow<'static, str>>>,
+}
+
+static RICH: LazyLock<DashMap<u32, Rich, FxBuildHasher>> =
+    LazyLock::new(|| DashMap::with_hasher(FxBuildHasher));
+
+/// What a snapshot reads of a listed task.
+pub(crate) struct View {
+    pub(crate) parent: u64,
+    pub(crate) created: u64,
+    pub(crate) polls: u64,
+    pub(crate) generation: u32,
+    /// Spawn-site id.
+    pub(crate) site: u32,
+    /// Name id.
+    pub(crate) name: u32,
+    pub(crate) running: bool,
+    pub(crate) blocking: bool,
+    /// Whether the task has an entry in [`RICH`] (see [`Header::with_rich`]).
+    pub(crate) rich: bool,
+}
+
+/// What a snapshot reads of a task's [`Rich`] entry.
+pub(crate) struct RichView {
+    pub(crate) labels: Option<LabelSet>,
+    pub(crate) scope: Option<Arc<Scope>>,
+    pub(crate) name: Option<Cow<'static, str>>,
+    pub(crate) lost_waker: bool,
 }
 
 impl Header {
-    /// The leak-check scope the task was spawned in.
-    pub(crate) fn scope(&self) -> Option<&Arc<Scope>> {
-        self.watch.as_ref()?.scope.as_ref()
+    pub(crate) fn new(index: u32) -> Self {
+        Self {
+            id: AtomicU64::new(0),
+            parent: AtomicU64::new(0),
+            created: AtomicU64::new(0),
+            polls: AtomicU64::new(0),
+            generation: AtomicU32::new(0),
+            site: AtomicU32::new(intern::NONE),
+            name: AtomicU32::new(intern::NONE),
+            index,
+            state: AtomicU8::new(IDLE),
+            flags: AtomicU8::new(0),
+            stack: StackCell::new(),
+        }
     }
 
-    fn waker(&self) -> Option<&TaskWaker> {
-        self.watch.as_ref()?.waker.as_ref()
+    pub(crate) fn index(&self) -> u32 {
+        self.index
     }
 
-    pub(crate) fn labels(&self) -> Option<LabelSet> {
-        // Most tasks never have labels: a snapshot of them takes no lock.
-        if !self.labelled.load(Ordering::Acquire) {
+    /// The id of its task, if that task is listed.
+    #[inline]
+    pub(crate) fn listed_id(&self) -> Option<u64> {
+        let id = self.id.load(Ordering::Acquire);
+        (self.name.load(Ordering::Acquire) != intern::NONE && id != 0).then_some(id)
+    }
+
+    /// Starts the entry of a task just spawned (the entry is not listed).
+    #[inline]
+    fn start(&self, id: u64, parent: u64, generation: u32, site: u32, flags: u8) {
+        // Published first: a snapshot that reads anything written below also reads this id
+        // when it checks the id again, and drops what it read (see the type's docs).
+        self.id.store(id, Ordering::Release);
+        fence(Ordering::Release);
+        self.parent.store(parent, Ordering::Relaxed);
+        self.generation.store(generation, Ordering::Relaxed);
+        self.site.store(site, Ordering::Relaxed);
+        self.flags.store(flags, Ordering::Relaxed);
+    }
+
+    /// Lists the entry: snapshots see it from now on.
+    fn list(&self, name: u32, polls: u64) {
+        self.created.store(nanos_now(), Ordering::Relaxed);
+        self.polls.store(polls, Ordering::Relaxed);
+        self.state.store(IDLE, Ordering::Relaxed);
+        self.name.store(name, Ordering::Release);
+        registry::count_listed();
+    }
+
+    /// Unlists the entry of an ended task (snapshots skip it from now on).
+    fn unlist(&self) {
+        self.name.store(intern::NONE, Ordering::Release);
+        self.stack.publish(&[]);
+        registry::count_unlisted();
+    }
+
+    /// Reads the entry of task `id`, if it still is that task's and listed.
+    #[inline]
+    pub(crate) fn view(&self, id: u64) -> Option<View> {
+        if self.id.load(Ordering::Acquire) != id {
             return None;
         }
-        self.labels
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        let name = self.name.load(Ordering::Acquire);
+        let flags = self.flags.load(Ordering::Relaxed);
+        let view = View {
+            parent: self.parent.load(Ordering::Relaxed),
+            created: self.created.load(Ordering::Relaxed),
+            polls: self.polls.load(Ordering::Relaxed),
+            generation: self.generation.load(Ordering::Relaxed),
+            site: self.site.load(Ordering::Relaxed),
+            name,
+            running: self.state.load(Ordering::Relaxed) == RUNNING,
+            blocking: flags & BLOCKING != 0,
+            rich: flags & RICH_ENTRY != 0,
+        };
+        fence(Ordering::Acquire);
+        (name != intern::NONE && self.id.load(Ordering::Relaxed) == id).then_some(view)
+    }
+
+    /// Reads the [`Rich`] entry of task `id` (`view` must have said it has one).
+    pub(crate) fn rich(&self, id: u64) -> Option<RichView> {
+        let rich = RICH.get(&self.index)?;
+        // Checked under the entry's lock: the task cannot end meanwhile (its drop removes it).
+        if self.id.load(Ordering::Acquire) != id {
+            return None;
+        }
+        Some(RichView {
+            labels: rich.labels.clone().flatten(),
+            scope: rich.scope.clone(),
+            name: rich.name.as_deref().cloned(),
+            lost_waker: self.lost_waker(rich.waker.as_ref()),
+        })
     }
 
     /// True when the task is parked and no waker can reach it any more: every clone of the
     /// waker it was polled with has been dropped and it was not woken, so nothing can ever
     /// poll it again (the analog of Go's `goroutineleak` profile).
-    pub(crate) fn lost_waker(&self) -> bool {
+    fn lost_waker(&self, waker: Option<&TaskWaker>) -> bool {
         // Two references are ours: the `Arc` and the `Waker` made from it, lent to the future
         // at every poll. Any other is a clone held by whatever the task waits on. A task never
         // polled yet has lent its waker to nothing.
-        self.waker().is_some_and(|w| {
+        waker.is_some_and(|w| {
             self.state.load(Ordering::Relaxed) == IDLE
                 && self.polls.load(Ordering::Relaxed) > 0
                 && Arc::strong_count(&w.tracker) == 2
@@ -107,10 +235,11 @@ impl Header {
         })
     }
 
+    /// Sets the labels the task shows; returns the previous ones.
     pub(crate) fn set_labels(&self, labels: Option<LabelSet>) -> Option<LabelSet> {
-        let mut slot = self.labels.lock().unwrap_or_else(|p| p.into_inner());
-        self.labelled.store(true, Ordering::Release);
-        std::mem::replace(&mut *slot, labels)
+        let mut rich = RICH.entry(self.index).or_default();
+        self.flags.fetch_or(RICH_ENTRY, Ordering::Release);
+        rich.labels.replace(labels).flatten()
     }
 }
 
@@ -152,25 +281,27 @@ impl Drop for Eager {
     }
 }
 
-/// A task's own bookkeeping, kept in its future: counted from creation to drop, registered in
-/// the registry from its first suspension (or at once, see the module docs).
+/// A task's own bookkeeping, kept in its future: its header (taken at spawn) and its id. Sixteen
+/// bytes, added to the task's future.
 pub(crate) struct TaskCore {
-    /// 0 for a task spawned while tracking was switched off: then nothing else is used.
+    /// `None` for a task spawned while tracking was switched off (or with no header left): then
+    /// nothing else is used.
+    header: Option<&'static Header>,
+    /// Its id, with [`LISTED`] and [`CTX`] flags.
     id: u64,
-    parent: u64,
-    generation: u32,
-    /// The registry slot of `header` (see `registry.rs`), [`UNLISTED`] while there is none.
-    slot: u32,
-    site: Option<&'static Location<'static>>,
-    /// Labels and leak-check scope, moved into the thread-local context around each poll;
-    /// boxed, and only when there are any: most tasks have none.
-    ctx: Option<Box<Inherit>>,
-    header: Option<Arc<Header>>,
 }
+
+/// [`TaskCore::id`]: the task is listed. Kept with the id so that polling a task that is not
+/// listed does not touch its header (on another thread's cache, right after a spawn).
+const LISTED: u64 = 1 << 63;
+/// [`TaskCore::id`]: the task has a context of its own (in [`RICH`]).
+const CTX: u64 = 1 << 62;
+/// [`TaskCore::id`]: the task has a tracking waker (in [`RICH`]).
+const WATCHED: u64 = 1 << 61;
 
 impl TaskCore {
     /// A task spawned from the current thread's context, with `labels` added to the inherited
-    /// ones; `None` when tracking is switched off.
+    /// ones; untracked when tracking is switched off.
     fn new(site: Option<&'static Location<'static>>, labels: &[(&str, &str)]) -> Self {
         if !crate::enabled::enabled() {
             return Self::OFF;
@@ -182,80 +313,147 @@ impl TaskCore {
                 labels.iter().copied(),
             )));
         }
+        let (id, header) = registry::spawned();
+        let Some(header) = header else {
+            // Counted, but not tracked: it ends as soon as it is counted.
+            registry::completed();
+            return Self::OFF;
+        };
+        let site = site.map_or(intern::NONE, |l| intern::id(Interned::Site(l)));
+        let generation = GENERATION.load(Ordering::Relaxed);
+        if ctx.is_empty() {
+            header.start(id, parent, generation, site, 0);
+            return Self {
+                header: Some(header),
+                id,
+            };
+        }
+        header.start(id, parent, generation, site, RICH_ENTRY);
         if let Some(scope) = &ctx.scope {
             scope.enter();
         }
+        let rich = Rich {
+            scope: ctx.scope.clone(),
+            ctx,
+            ..Rich::default()
+        };
+        RICH.insert(header.index, rich);
         Self {
-            id: registry::spawned(),
-            parent,
-            generation: GENERATION.load(Ordering::Relaxed),
-            slot: UNLISTED,
-            site,
-            ctx: (!ctx.is_empty()).then(|| Box::new(ctx)),
-            header: None,
+            header: Some(header),
+            id: id | CTX,
         }
     }
 
     /// A `#[track]` frame polled outside any task, as a task of its own.
     pub(crate) fn root(labels: &[(&str, &str)]) -> Self {
-        let mut core = Self::new(None, labels);
-        core.parent = 0;
+        let core = Self::new(None, labels);
+        if let Some(h) = core.header {
+            h.parent.store(0, Ordering::Relaxed);
+        }
         core
     }
 
     const OFF: TaskCore = TaskCore {
-        id: 0,
-        parent: 0,
-        generation: 0,
-        slot: UNLISTED,
-        site: None,
-        ctx: None,
         header: None,
+        id: 0,
     };
 
-    /// Tasks inside a leak-check scope (or created while a global check exists) register before
-    /// their first poll: a report must list them even if they never ran.
-    fn wants_eager(&self) -> bool {
-        self.id != 0 && (self.scope().is_some() || EAGER.load(Ordering::Relaxed) != 0)
-    }
-
-    fn scope(&self) -> Option<&Arc<Scope>> {
-        self.ctx.as_ref()?.scope.as_ref()
-    }
-
-    /// Creates and inserts the registry entry before the first poll.
-    fn register(&mut self, name: Name, labels: Option<LabelSet>, blocking: bool) {
-        // The executor's waker comes with the first poll (see `refresh`).
-        let waker = (!blocking).then(TaskWaker::new);
-        let entry = self.entry(self.scope().cloned(), blocking, 0);
-        let (header, slot) = entry.register(name, labels, waker);
-        (self.header, self.slot) = (Some(header), slot);
-    }
-
-    /// What its registry entry is made from.
-    fn entry(&self, scope: Option<Arc<Scope>>, blocking: bool, polls: u64) -> Entry {
-        Entry {
-            id: self.id,
-            parent: self.parent,
-            generation: self.generation,
-            site: self.site,
-            scope,
-            blocking,
-            polls,
+    /// Keeps the task in its header alone, for a root frame (which has room for the header's
+    /// index only); `None` for an untracked task. [`unpark`](Self::unpark) takes it back.
+    pub(crate) fn park(self) -> Option<u32> {
+        let h = self.header?;
+        let mut bits = 0;
+        for (core, header) in [
+            (LISTED, PARKED_LISTED),
+            (CTX, PARKED_CTX),
+            (WATCHED, PARKED_WATCHED),
+        ] {
+            if self.id & core != 0 {
+                bits |= header;
+            }
         }
+        h.flags.fetch_and(
+            !(PARKED_LISTED | PARKED_CTX | PARKED_WATCHED),
+            Ordering::Relaxed,
+        );
+        h.flags.fetch_or(bits, Ordering::Relaxed);
+        // Its header stays taken: the task lives on in the frame.
+        std::mem::forget(self);
+        Some(h.index)
+    }
+
+    /// The task [`park`](Self::park)ed at `index`.
+    pub(crate) fn unpark(index: u32) -> TaskCore {
+        let Some(h) = registry::header(index) else {
+            return Self::OFF;
+        };
+        let flags = h.flags.load(Ordering::Relaxed);
+        let mut id = h.id.load(Ordering::Relaxed);
+        for (core, header) in [
+            (LISTED, PARKED_LISTED),
+            (CTX, PARKED_CTX),
+            (WATCHED, PARKED_WATCHED),
+        ] {
+            if flags & header != 0 {
+                id |= core;
+            }
+        }
+        TaskCore {
+            header: Some(h),
+            id,
+        }
+    }
+
+    /// The task's id.
+    #[inline]
+    fn id(&self) -> u64 {
+        self.id & !(LISTED | CTX | WATCHED)
+    }
+
+    /// Tasks inside a leak-check scope (or created while a global check exists) are listed
+    /// before their first poll: a report must list them even if they never ran.
+    fn wants_eager(&self) -> bool {
+        self.header.is_some() && (self.scope().is_some() || EAGER.load(Ordering::Relaxed) != 0)
+    }
+
+    fn scope(&self) -> Option<Arc<Scope>> {
+        if self.id & CTX == 0 {
+            return None;
+        }
+        RICH.get(&self.header?.index)?.scope.clone()
+    }
+
+    /// Lists the task before its first poll, with its tracking waker (blocking tasks have
+    /// none: a closure is never woken).
+    fn register(&mut self, name: Name, blocking: bool) {
+        let Some(h) = self.header else { return };
+        let waker = (!blocking).then(TaskWaker::new);
+        if blocking {
+            h.flags.fetch_or(BLOCKING, Ordering::Relaxed);
+        } else {
+            self.id |= WATCHED;
+        }
+        self.id |= LISTED;
+        list(h, name, self.ctx_labels(), waker, 0);
     }
 }
 
 impl Drop for TaskCore {
     fn drop(&mut self) {
-        if self.id == 0 {
-            return;
+        let Some(h) = self.header else { return };
+        if self.id & LISTED != 0 {
+            h.unlist();
         }
-        if self.header.take().is_some() {
-            registry::remove(self.id, self.slot);
-        }
+        let rich = if h.flags.load(Ordering::Relaxed) & RICH_ENTRY != 0 {
+            RICH.remove(&h.index).map(|(_, rich)| rich)
+        } else {
+            None
+        };
         registry::completed();
-        if let Some(scope) = self.scope() {
+        registry::release(h);
+        // Outside the map's lock, and after the task is counted ended (a check waiting on the
+        // scope then sees it gone).
+        if let Some(scope) = rich.and_then(|r| r.scope) {
             scope.exit();
         }
     }
@@ -338,8 +536,7 @@ impl<F: Future, N: TaskName> Tracked<F, N> {
     ) -> Self {
         let mut core = TaskCore::new(Some(site), labels);
         if core.wants_eager() {
-            let labels = core.ctx.as_ref().and_then(|c| c.labels.clone());
-            core.register(name.name::<F>(), labels, false);
+            core.register(name.name::<F>(), false);
         }
         Self { fut, core, name }
     }
@@ -365,11 +562,12 @@ pub(crate) fn poll_task<F: Future>(
     fut: Pin<&mut F>,
     cx: &mut Context<'_>,
 ) -> Poll<F::Output> {
-    if core.id == 0 {
+    if core.header.is_none() {
         return fut.poll(cx);
     }
     let polling = core.begin();
-    let waker = core.tracking_waker(cx.waker()).unwrap_or(cx.waker());
+    let tracking = core.tracking_waker(cx.waker());
+    let waker = tracking.as_ref().unwrap_or(cx.waker());
     let out = fut.poll(&mut Context::from_waker(waker));
     core.end(polling, out.is_pending(), name);
     out
@@ -379,7 +577,7 @@ pub(crate) fn poll_task<F: Future>(
 /// the poll panics, dropping it restores the thread's previous task and context.
 pub(crate) struct Polling {
     prev_task: u64,
-    prev_slot: u32,
+    prev_header: Option<&'static Header>,
     /// Length of the pending path when the poll began: the task's entries follow.
     pub(crate) start: usize,
     /// Whether the task's context was installed (the thread's is saved in `Current`).
@@ -391,35 +589,40 @@ impl TaskCore {
     /// a task watched by a leak check lends its future the tracking waker (see `WakeTracker`);
     /// the others cost nothing on wake-ups.
     #[inline]
-    pub(crate) fn tracking_waker(&self, executor: &Waker) -> Option<&Waker> {
-        let wake = self.header.as_ref()?.waker()?;
-        wake.tracker.refresh(executor);
-        Some(&wake.waker)
+    pub(crate) fn tracking_waker(&self, executor: &Waker) -> Option<Waker> {
+        if self.id & WATCHED == 0 {
+            return None;
+        }
+        tracking_waker(self.header?, executor)
     }
 
     /// Whether this task is tracked (it was not spawned while tracking was off).
     #[inline]
     pub(crate) fn is_tracked(&self) -> bool {
-        self.id != 0
+        self.header.is_some()
     }
 
     /// Makes the task the thread's current one for a poll.
     #[inline(always)]
     pub(crate) fn begin(&mut self) -> Polling {
-        let (prev_task, prev_slot, start, rich) = FAST.with(|f| {
+        let listed = match self.header {
+            Some(h) if self.id & LISTED != 0 => Some(h),
+            _ => None,
+        };
+        let (prev_task, prev_header, start, rich) = FAST.with(|f| {
             f.generation.set(f.generation.get().wrapping_add(1));
             (
-                f.task.replace(self.id),
-                f.slot.replace(self.slot),
+                f.task.replace(self.id()),
+                f.header.replace(self.header),
                 f.len.get(),
                 f.rich.get(),
             )
         });
-        let swapped = rich || self.ctx.is_some();
+        let swapped = rich || self.id & CTX != 0;
         if swapped {
-            swap_in(&mut self.ctx);
+            swap_in(self);
         }
-        if let Some(h) = &self.header {
+        if let Some(h) = listed {
             // Only this poller writes these, so a load and a store are enough (no
             // read-modify-write).
             h.polls
@@ -428,7 +631,7 @@ impl TaskCore {
         }
         Polling {
             prev_task,
-            prev_slot,
+            prev_header,
             start,
             swapped,
         }
@@ -439,28 +642,23 @@ impl TaskCore {
     #[inline(always)]
     pub(crate) fn end(&mut self, polling: Polling, pending: bool, name: impl FnOnce() -> Name) {
         let start = polling.start;
-        if pending {
-            match &self.header {
-                // Nothing pushed and nothing published: the common poll of a task that waits
-                // outside `#[track]` code.
-                Some(h) if crate::stack::mark() == start && h.stack.is_empty() => {}
-                Some(h) => publish(h, start),
-                None => {
-                    // The scope is in the thread-local context until the poll ends.
-                    let entry = self.entry(None, false, 1);
-                    let (header, slot) = register_pending(entry, name, start);
-                    (self.header, self.slot) = (Some(header), slot);
-                }
+        if pending && let Some(h) = self.header {
+            if self.id & LISTED == 0 {
+                self.id |= LISTED;
+                register_pending(h, name, start);
+            } else if crate::stack::mark() != start || !h.stack.is_empty() {
+                // (Nothing pushed and nothing published is the common poll of a task that
+                // waits outside `#[track]` code.)
+                publish(h, start);
             }
-        }
-        // A task whose last poll completed stays `RUNNING` until its future is dropped (right
-        // after): idle, with its waker's flag reset by that poll, it would look like a task no
-        // waker can reach to a leak check looking in between.
-        if pending && let Some(h) = &self.header {
+            // A task whose last poll completed stays `RUNNING` until its future is dropped
+            // (right after): idle, with its waker's flag reset by that poll, it would look like
+            // a task no waker can reach to a leak check looking in between.
             h.state.store(IDLE, Ordering::Relaxed);
         }
         if polling.leave() {
-            swap_out(&mut self.ctx, polling.swapped);
+            let taken = swap_out(polling.swapped);
+            self.keep_ctx(taken);
         }
         // Left: its drop (for a poll that panicked) must not run.
         std::mem::forget(polling);
@@ -474,7 +672,7 @@ impl Polling {
     fn leave(&self) -> bool {
         let (len, rich) = FAST.with(|f| {
             f.task.set(self.prev_task);
-            f.slot.set(self.prev_slot);
+            f.header.set(self.prev_header);
             if self.start == 0 {
                 f.buried.set(false);
             }
@@ -493,16 +691,15 @@ impl Drop for Polling {
     #[inline(always)]
     fn drop(&mut self) {
         if self.leave() {
-            swap_out(&mut None, self.swapped);
+            drop(swap_out(self.swapped));
         }
     }
 }
 
 /// Installs a task's context as the thread's, saving the thread's.
 #[cold]
-fn swap_in(ctx: &mut Option<Box<Inherit>>) {
-    // The box stays, empty, for `swap_out` to put the context back in.
-    let mine = ctx.as_deref_mut().map(std::mem::take).unwrap_or_default();
+fn swap_in(core: &TaskCore) {
+    let mine = core.take_ctx();
     CURRENT.with_borrow_mut(|c| {
         let prev = std::mem::replace(&mut c.ctx, mine);
         c.saved.push(prev);
@@ -510,21 +707,53 @@ fn swap_in(ctx: &mut Option<Box<Inherit>>) {
     });
 }
 
-/// Takes the task's context back into `ctx` and reinstalls the thread's (saved by `swap_in` if
-/// `saved`; display labels only live during an unregistered task's poll).
+/// Takes the task's context back and reinstalls the thread's (saved by `swap_in` if `saved`;
+/// display labels only live during an unregistered task's poll).
 #[cold]
-fn swap_out(ctx: &mut Option<Box<Inherit>>, saved: bool) {
-    let taken = CURRENT.with_borrow_mut(|c| {
+fn swap_out(saved: bool) -> Inherit {
+    CURRENT.with_borrow_mut(|c| {
         c.display = None;
         let prev = if saved { c.saved.pop() } else { None };
         let taken = std::mem::replace(&mut c.ctx, prev.unwrap_or(Inherit::NONE));
         c.sync();
         taken
-    });
-    match ctx {
-        _ if taken.is_empty() => *ctx = None,
-        Some(mine) => **mine = taken,
-        None => *ctx = Some(Box::new(taken)),
+    })
+}
+
+impl TaskCore {
+    /// Takes the task's context out of its [`Rich`] entry.
+    fn take_ctx(&self) -> Inherit {
+        match self.header {
+            Some(h) if self.id & CTX != 0 => RICH
+                .get_mut(&h.index)
+                .map(|mut r| std::mem::take(&mut r.ctx))
+                .unwrap_or_default(),
+            _ => Inherit::NONE,
+        }
+    }
+
+    /// Keeps `ctx` (taken back after a poll) as the task's context.
+    #[cold]
+    fn keep_ctx(&mut self, ctx: Inherit) {
+        let Some(h) = self.header else { return };
+        if ctx.is_empty() && self.id & CTX == 0 {
+            return;
+        }
+        if ctx.is_empty() {
+            self.id &= !CTX;
+        } else {
+            self.id |= CTX;
+            h.flags.fetch_or(RICH_ENTRY, Ordering::Relaxed);
+        }
+        RICH.entry(h.index).or_default().ctx = ctx;
+    }
+
+    /// The labels of the task's own context.
+    fn ctx_labels(&self) -> Option<LabelSet> {
+        match self.header {
+            Some(h) if self.id & CTX != 0 => RICH.get(&h.index)?.ctx.labels.clone(),
+            _ => None,
+        }
     }
 }
 
@@ -534,68 +763,48 @@ fn publish(header: &Header, start: usize) {
     crate::stack::publish_path(&header.stack, start);
 }
 
-/// Registers a task at the end of its first poll, which returned `Pending`, and publishes
-/// where it waits. The thread's context is the task's until the poll's guard drops.
+/// Lists a task at the end of its first poll, which returned `Pending`, and publishes where it
+/// waits. The thread's context is the task's until the poll's guard drops.
 #[cold]
 #[inline(never)]
-fn register_pending(
-    mut entry: Entry,
-    name: impl FnOnce() -> Name,
-    start: usize,
-) -> (Arc<Header>, u32) {
-    let (header, slot) = CURRENT.with_borrow_mut(|c| {
-        entry.scope = c.ctx.scope.clone();
+fn register_pending(h: &'static Header, name: impl FnOnce() -> Name, start: usize) {
+    let labels = CURRENT.with_borrow_mut(|c| {
         let labels = c.display.take().unwrap_or_else(|| c.ctx.labels.clone());
         c.sync();
-        entry.register(name(), labels, None)
+        labels
     });
-    crate::stack::publish_path(&header.stack, start);
-    (header, slot)
+    list(h, name(), labels, None, 1);
+    crate::stack::publish_path(&h.stack, start);
 }
 
-/// What a registry entry is made from.
-struct Entry {
-    id: u64,
-    parent: u64,
-    generation: u32,
-    site: Option<&'static Location<'static>>,
-    scope: Option<Arc<Scope>>,
-    blocking: bool,
-    polls: u64,
-}
-
-impl Entry {
-    #[cold]
-    #[inline(never)]
-    fn register(
-        self,
-        name: Name,
-        labels: Option<LabelSet>,
-        waker: Option<TaskWaker>,
-    ) -> (Arc<Header>, u32) {
-        let watch = (self.scope.is_some() || waker.is_some()).then(|| {
-            Box::new(Watch {
-                scope: self.scope,
-                waker,
-            })
-        });
-        let header = Arc::new(Header {
-            parent: self.parent,
-            created: nanos_now(),
-            spawn_site: self.site,
-            name,
-            blocking: self.blocking,
-            generation: self.generation,
-            labelled: AtomicBool::new(labels.is_some()),
-            labels: Mutex::new(labels),
-            polls: AtomicU64::new(self.polls),
-            state: AtomicU8::new(IDLE),
-            stack: StackCell::new(),
-            watch,
-        });
-        let slot = registry::insert(self.id, header.clone());
-        (header, slot)
+/// Lists `h`: its name, the labels it starts with, its tracking waker.
+#[cold]
+#[inline(never)]
+fn list(h: &Header, name: Name, labels: Option<LabelSet>, waker: Option<TaskWaker>, polls: u64) {
+    let (name, given) = match name {
+        Name::Type(t) => (intern::id(Interned::Type(t)), None),
+        Name::Frame(f) => (intern::id(Interned::Frame(f)), None),
+        Name::Given(n) => (intern::GIVEN, Some(n)),
+    };
+    if labels.is_some() || waker.is_some() || given.is_some() {
+        let mut rich = RICH.entry(h.index).or_default();
+        if labels.is_some() {
+            rich.labels = Some(labels);
+        }
+        rich.waker = waker;
+        rich.name = given;
+        h.flags.fetch_or(RICH_ENTRY, Ordering::Relaxed);
     }
+    h.list(name, polls);
+}
+
+/// The tracking waker of `h`, refreshed with the executor's.
+#[cold]
+fn tracking_waker(h: &Header, executor: &Waker) -> Option<Waker> {
+    let rich = RICH.get(&h.index)?;
+    let w = rich.waker.as_ref()?;
+    w.tracker.refresh(executor);
+    Some(w.waker.clone())
 }
 
 /// Spawns a tracked task on the current tokio runtime, like [`tokio::spawn`].
@@ -683,11 +892,8 @@ where
     F: FnOnce() -> R,
 {
     let mut core = TaskCore::new(Some(site), &[]);
-    if core.id != 0 {
-        // Registered at once: a closure stuck in its first (and only) run must show.
-        let labels = core.ctx.as_ref().and_then(|c| c.labels.clone());
-        core.register(Name::Type(std::any::type_name::<F>), labels, true);
-    }
+    // Registered at once: a closure stuck in its first (and only) run must show.
+    core.register(Name::Type(std::any::type_name::<F>), true);
     move || {
         if !core.is_tracked() {
             return f();
@@ -761,7 +967,7 @@ impl TaskWaker {
 mod tests {
     use std::future::Ready;
 
-    use crate::frame::{AwaitPoint, Framed};
+    use crate::frame::{AwaitPoint, Framed, InBody, Labelled};
 
     /// A zero-sized site, as the macro defines.
     struct Site;
@@ -770,11 +976,14 @@ mod tests {
     /// one of these must pay for itself.
     #[test]
     fn per_task_records_stay_small() {
-        // 136 + 16 (`Arc` counts) + 8 (allocator word) = 160, a malloc size class boundary.
-        assert_eq!(size_of::<super::Header>(), 136);
-        assert_eq!(size_of::<super::Tracked<Ready<u64>>>(), 48 + 16);
-        // Over the body's future: a frame adds 16 bytes, an await point 8.
-        assert_eq!(size_of::<Framed<Ready<u64>, Site>>(), 16 + 16);
+        // In the registry's slab: no allocation of its own.
+        assert_eq!(size_of::<super::Header>(), 112);
+        assert_eq!(size_of::<super::Tracked<Ready<u64>>>(), 16 + 16);
+        // Over the body's future: a frame adds 8 bytes (16 with labels), an await point 8, or
+        // nothing directly in a frame's body.
+        assert_eq!(size_of::<Framed<Ready<u64>, Site>>(), 16 + 8);
+        assert_eq!(size_of::<Framed<Ready<u64>, Site, Labelled>>(), 16 + 16);
         assert_eq!(size_of::<AwaitPoint<Ready<u64>, Site>>(), 16 + 8);
+        assert_eq!(size_of::<AwaitPoint<Ready<u64>, Site, InBody>>(), 16);
     }
 }

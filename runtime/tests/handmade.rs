@@ -43,7 +43,6 @@ impl FnSiteOf for OuterFn {
     fn site() -> &'static FnSite {
         &OUTER_FN
     }
-    const LABELLED: bool = true;
 }
 
 fn outer(rx: tokio::sync::oneshot::Receiver<()>) -> impl Future<Output = ()> {
@@ -57,7 +56,7 @@ fn outer(rx: tokio::sync::oneshot::Receiver<()>) -> impl Future<Output = ()> {
         }
         await_point(Site, wait(rx)).await;
     };
-    Framed::new(OuterFn, fut)
+    Framed::labelled(OuterFn, fut)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

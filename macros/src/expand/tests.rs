@@ -73,8 +73,7 @@ fn async_fn_becomes_a_frame() {
         count(
             &out,
             "struct __TaskprofFn; impl ::taskprof::__private::FnSiteOf for __TaskprofFn { \
-             #[inline] fn site() -> &'static ::taskprof::__private::FnSite { &__TASKPROF_FN } \
-             const LABELLED: bool = true; } \
+             #[inline] fn site() -> &'static ::taskprof::__private::FnSite { &__TASKPROF_FN } } \
              ::taskprof::__private::FnSite::label(&__TASKPROF_FN, \
              ::core::any::type_name::<Self> as fn() -> &'static str,);"
         ),
@@ -83,7 +82,7 @@ fn async_fn_becomes_a_frame() {
     );
     // One state machine: the fn returns the frame around the body's `async` block.
     assert!(out.ends_with(&squash(
-        "::taskprof::__private::Framed::new(__TaskprofFn, __taskprof_fut) }"
+        "::taskprof::__private::Framed::labelled(__TaskprofFn, __taskprof_fut) }"
     )));
     // The user's statements sit in fresh braces after the fake return.
     assert_eq!(count(&out, "return __taskprof_r; } { let row ="), 1);
@@ -109,7 +108,6 @@ fn free_fn_has_no_type_name_and_empty_labels() {
     assert_eq!(count(&out, "let __taskprof_r: () = loop {};"), 1);
     // A free function's label is computed lazily, from the static: no call per frame.
     assert_eq!(count(&out, "FnSite::label("), 0, "{out}");
-    assert_eq!(count(&out, "const LABELLED: bool = false;"), 1, "{out}");
     assert_eq!(count(&out, "Framed::new(__TaskprofFn, __taskprof_fut)"), 1);
 }
 
