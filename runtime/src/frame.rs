@@ -115,6 +115,7 @@ fn poll_frame<F: Future>(
         FrameMode::Off => true,
         FrameMode::Nested | FrameMode::Root(_) => false,
     };
+    // One call of `fut.poll` here: a second would make the compiler stop inlining it.
     if plain {
         let out = fut.poll(cx);
         if let FrameMode::Nested = mode.frame_mode() {
@@ -125,7 +126,7 @@ fn poll_frame<F: Future>(
     poll_slow(fut, site, mode, labels, cx, start)
 }
 
-/// Polls a frame outside any task (a root frame, which is a task itself) or a labelled one.
+/// Polls a frame first polled outside any task (which becomes a task itself), or a labelled one.
 #[cold]
 #[inline(never)]
 fn poll_slow<F: Future>(
@@ -174,6 +175,8 @@ fn poll_slow<F: Future>(
 }
 
 /// Polls a root frame, the body of the task whose header is at `index`.
+#[cold]
+#[inline(never)]
 fn poll_root<F: Future>(
     fut: Pin<&mut F>,
     site: &'static FnSite,

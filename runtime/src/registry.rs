@@ -39,8 +39,8 @@ static GROWN: Mutex<usize> = Mutex::new(0);
 /// [`GROWN`], for readers.
 static CHUNKS_LEN: AtomicUsize = AtomicUsize::new(0);
 
-/// Batches of free header indices given up by threads (or by ones that exited).
-static POOL: Mutex<Vec<Vec<u32>>> = Mutex::new(Vec::new());
+/// Batches of free headers given up by threads (or by ones that exited).
+static POOL: Mutex<Vec<Vec<&'static Header>>> = Mutex::new(Vec::new());
 
 /// The header at `index`.
 #[inline]
@@ -52,7 +52,7 @@ pub(crate) fn header(index: u32) -> Option<&'static Header> {
 /// Fills an empty free list: a batch from the pool, or a new chunk.
 #[cold]
 #[inline(never)]
-fn refill(free: &mut Vec<u32>) {
+fn refill(free: &mut Vec<&'static Header>) {
     if let Some(batch) = POOL.lock().unwrap_or_else(|p| p.into_inner()).pop() {
         *free = batch;
         return;
@@ -72,17 +72,19 @@ fn refill(free: &mut Vec<u32>) {
     }
     *grown = n + 1;
     CHUNKS_LEN.store(n + 1, Ordering::Release);
-    // Popped from the end: lowest index first.
-    free.extend((first..first + CHUNK).rev().map(|i| i as u32));
+    if let Some(chunk) = place.get() {
+        // Popped from the end: lowest index first.
+        free.extend(chunk.iter().rev());
+    }
 }
 
-/// Gives back a header taken by [`spawned`].
+/// Gives back a header taken by [`spawned`] (without touching it: the header of a task that
+/// never suspended may be in another core's cache).
 #[inline]
 pub(crate) fn release(h: &'static Header) {
-    let index = h.index();
     let given = LOCAL.try_with(|l| {
         let mut free = l.free.borrow_mut();
-        free.push(index);
+        free.push(h);
         if free.len() > KEEP {
             let keep = free.len() - CHUNK;
             let batch = free.split_off(keep);
@@ -92,9 +94,7 @@ pub(crate) fn release(h: &'static Header) {
     });
     if given.is_err() {
         // The thread's locals are gone (a task dropped during thread exit).
-        POOL.lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(vec![index]);
+        POOL.lock().unwrap_or_else(|p| p.into_inner()).push(vec![h]);
     }
 }
 
@@ -124,16 +124,12 @@ pub(crate) fn count_unlisted() {
     }
 }
 
-/// Appends `(id, index)` of every listed task to `out`, in header order.
-pub(crate) fn list(out: &mut Vec<(u64, u32)>) {
+/// Every chunk of headers, in address order (headers free or not listed among them).
+pub(crate) fn chunks() -> impl Iterator<Item = &'static [Header]> {
     let n = CHUNKS_LEN.load(Ordering::Acquire);
-    for chunk in CHUNKS[..n.min(MAX_CHUNKS)].iter().filter_map(OnceLock::get) {
-        out.extend(
-            chunk
-                .iter()
-                .filter_map(|h| Some((h.listed_id()?, h.index()))),
-        );
-    }
+    CHUNKS[..n.min(MAX_CHUNKS)]
+        .iter()
+        .filter_map(|c| Some(&c.get()?[..]))
 }
 
 /// Counts a tracked task created and gives it an id and a header (none if there are no more).
@@ -146,7 +142,7 @@ pub(crate) fn spawned() -> (u64, Option<&'static Header>) {
             if free.is_empty() {
                 refill(&mut free);
             }
-            (l.next_id(), free.pop().and_then(header))
+            (l.next_id(), free.pop())
         })
         .unwrap_or_else(|_| {
             // The thread's locals are gone (a task spawned during thread exit): counted, not
@@ -248,7 +244,7 @@ struct Local {
     counts: Arc<Counts>,
     next_id: Cell<u64>,
     end_id: Cell<u64>,
-    free: RefCell<Vec<u32>>,
+    free: RefCell<Vec<&'static Header>>,
 }
 
 impl Local {

@@ -17,7 +17,7 @@ use crate::labels::Labels;
 use crate::registry;
 use crate::site::{FnSite, Resolved, with_sites};
 use crate::stack::{Entry, entry_descendants, entry_http, entry_site};
-use crate::task::{RichView, View};
+use crate::task::{Header, RichView, View};
 
 /// Whether a task is being polled right now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -311,6 +311,7 @@ pub fn snapshot() -> Snapshot {
 
 /// A task as the registry walk leaves it: its own numbers and the index of its kind. The size
 /// of a [`TaskInfo`], which it becomes in place (no second allocation).
+#[derive(Clone, Copy, Default)]
 struct Rec {
     id: u64,
     created: u64,
@@ -326,74 +327,68 @@ pub(crate) fn snapshot_matching(pred: impl Fn(&View, Option<&RichView>) -> bool)
     let now = Instant::now();
     let now_nanos = crate::task::nanos_now();
     let taken = SystemTime::now();
-    // Sized once (with room for tasks listed meanwhile): growing by doubling would copy the
-    // list and leave freed blocks that the next snapshot's allocations fit badly.
-    let mut ids: Vec<Listed> = Vec::with_capacity(registry::listed() + 1024);
-    registry::list(&mut ids);
-    // Tasks are read in id order, so the snapshot comes out sorted. Headers are listed in slab
-    // order, which is id order for tasks spawned in turn by one thread (not once headers are
-    // reused, or when tasks of several threads interleave).
-    if !ids.is_sorted_by_key(|p| p.0) {
-        sort_by_id(&mut ids, &mut Vec::new());
-    }
     let mut walk = Walk {
-        recs: Vec::with_capacity(ids.len()),
+        // Sized once (with room for tasks listed meanwhile): growing by doubling would copy
+        // the list and leave freed blocks that the next snapshot's allocations fit badly.
+        recs: Vec::with_capacity(registry::listed() + 1024),
         interned: crate::intern::table(),
         ..Walk::default()
     };
-    for chunk in ids.chunks(Walk::CHUNK) {
+    // One pass over the registry's headers, in address order; then the tasks are sorted by id
+    // (already sorted for tasks spawned in turn by one thread, not once headers are reused or
+    // when tasks of several threads interleave).
+    for chunk in registry::chunks() {
         walk.read(chunk, &pred);
-        // Resolving a new stack reads other maps (HTTP calls).
         walk.stacks.resolve_pending(now);
+    }
+    if !walk.recs.is_sorted_by_key(|r| r.id) {
+        sort_by_id(&mut walk.recs, &mut Vec::new());
     }
     walk.finish(now_nanos, taken)
 }
 
-/// A task listed by the registry: its id and header index.
-type Listed = (u64, u32);
-
-/// Sorts (id, slot) pairs by id: a least-significant-digit radix sort over the bytes in which
-/// the ids differ, linear in their number (ids are unique and, being allocated in blocks, fairly
-/// dense). A shard's list out of order is usually many sorted sequences interleaved (blocks of
-/// ids of several threads, registered as their tasks first suspend), where a comparison sort
-/// costs about 200 instructions per task.
-fn sort_by_id(pairs: &mut [Listed], scratch: &mut Vec<Listed>) {
-    if pairs.len() < 128 {
-        pairs.sort_unstable_by_key(|p| p.0);
+/// Sorts tasks by id: a least-significant-digit radix sort over the bytes in which the ids
+/// differ, linear in their number (ids are unique and, being allocated in blocks, fairly
+/// dense). Tasks out of order are usually many sorted sequences interleaved (blocks of ids of
+/// several threads, in headers reused in turn), where a comparison sort costs about 200
+/// instructions per task.
+fn sort_by_id(recs: &mut [Rec], scratch: &mut Vec<Rec>) {
+    if recs.len() < 128 {
+        recs.sort_unstable_by_key(|r| r.id);
         return;
     }
-    let min = pairs.iter().map(|p| p.0).min().unwrap_or(0);
-    let span = pairs.iter().map(|p| p.0 - min).max().unwrap_or(0);
+    let min = recs.iter().map(|r| r.id).min().unwrap_or(0);
+    let span = recs.iter().map(|r| r.id - min).max().unwrap_or(0);
     scratch.clear();
-    scratch.resize(pairs.len(), (0, 0));
-    // Passes alternate between `pairs` and `scratch`.
+    scratch.resize(recs.len(), Rec::default());
+    // Passes alternate between `recs` and `scratch`.
     let mut in_scratch = false;
     let mut shift = 0;
     while shift < u64::BITS && span >> shift != 0 {
-        let (from, to): (&[Listed], &mut [Listed]) = if in_scratch {
-            (scratch, pairs)
+        let (from, to): (&[Rec], &mut [Rec]) = if in_scratch {
+            (scratch, recs)
         } else {
-            (pairs, scratch)
+            (recs, scratch)
         };
         let digit = |id: u64| ((id - min) >> shift) as usize & 0xFF;
         let mut starts = [0usize; 256];
-        for p in from {
-            starts[digit(p.0)] += 1;
+        for r in from {
+            starts[digit(r.id)] += 1;
         }
         let mut sum = 0;
         for s in &mut starts {
             (*s, sum) = (sum, sum + *s);
         }
-        for &p in from {
-            let d = digit(p.0);
-            to[starts[d]] = p;
+        for &r in from {
+            let d = digit(r.id);
+            to[starts[d]] = r;
             starts[d] += 1;
         }
         in_scratch = !in_scratch;
         shift += 8;
     }
     if in_scratch {
-        pairs.copy_from_slice(scratch);
+        recs.copy_from_slice(scratch);
     }
 }
 
@@ -411,17 +406,12 @@ struct Walk {
 }
 
 impl Walk {
-    /// Tasks read between two resolutions of new stacks.
-    const CHUNK: usize = 64;
-
-    /// Reads the tasks `ids`. Tasks gone since they were listed are skipped. A task of a kind
-    /// already seen (most) costs plain loads and compares: no lock, allocation or `Arc` count
-    /// update (but for the few tasks with labels, a leak check's watch or a given name).
-    fn read(&mut self, ids: &[Listed], pred: &impl Fn(&View, Option<&RichView>) -> bool) {
-        for &(id, index) in ids {
-            let Some(h) = registry::header(index) else {
-                continue;
-            };
+    /// Reads the listed tasks of `headers`. A task of a kind already seen (most) costs plain
+    /// loads and compares: no lock, allocation or `Arc` count update (but for the few tasks
+    /// with labels, a leak check's watch or a given name).
+    fn read(&mut self, headers: &[Header], pred: &impl Fn(&View, Option<&RichView>) -> bool) {
+        for h in headers {
+            let Some(id) = h.listed_id() else { continue };
             let Some(v) = h.view(id) else { continue };
             let rich = if v.rich { h.rich(id) } else { None };
             if !pred(&v, rich.as_ref()) {
@@ -1001,7 +991,7 @@ impl DiffGroup {
 
 #[cfg(test)]
 pub(crate) mod tests {
-    use super::sort_by_id;
+    use super::{Rec, sort_by_id};
 
     /// A fixed-seed xorshift generator: test inputs that are varied yet the same every run.
     pub(crate) fn xorshift() -> impl FnMut() -> u64 {
@@ -1027,17 +1017,22 @@ pub(crate) mod tests {
             let mut ids: Vec<u64> = (0..len).map(|_| base.wrapping_add(next() % span)).collect();
             ids.sort_unstable();
             ids.dedup();
-            // Interleaved sorted runs, as a shard's list out of order is.
-            let mut pairs: Vec<(u64, u32)> = ids
+            // Interleaved sorted runs, as tasks of several threads in reused headers are.
+            let mut recs: Vec<Rec> = ids
                 .iter()
                 .enumerate()
-                .map(|(i, &id)| (id, i as u32))
+                .map(|(i, &id)| Rec {
+                    id,
+                    kind: i as u32,
+                    ..Rec::default()
+                })
                 .collect();
-            let (evens, odds): (Vec<_>, Vec<_>) = pairs.iter().partition(|p| p.1 % 2 == 0);
-            pairs = odds.into_iter().chain(evens).collect();
-            let mut expected = pairs.clone();
+            let (evens, odds): (Vec<_>, Vec<_>) = recs.iter().partition(|r| r.kind % 2 == 0);
+            recs = odds.into_iter().chain(evens).collect();
+            let mut expected: Vec<(u64, u32)> = recs.iter().map(|r| (r.id, r.kind)).collect();
             expected.sort_unstable_by_key(|p| p.0);
-            sort_by_id(&mut pairs, &mut scratch);
+            sort_by_id(&mut recs, &mut scratch);
+            let pairs: Vec<(u64, u32)> = recs.iter().map(|r| (r.id, r.kind)).collect();
             assert_eq!(pairs, expected, "{len} ids spanning {span}");
         }
     }

@@ -173,8 +173,9 @@ impl Fast {
     #[inline]
     fn record(&self, start: usize) -> Pushed {
         let end = self.len.get();
-        // `start <= end`: one comparison covers both.
-        if end > usize::from(u16::MAX) {
+        // `start <= end`: one comparison covers both. `u16::MAX` is no range's end (see
+        // `frame_mode`).
+        if end >= usize::from(u16::MAX) {
             return Pushed::NONE;
         }
         Pushed {
@@ -392,32 +393,35 @@ impl Pushed {
     /// The mode of a frame first polled while tracking was switched off: a plain future.
     pub(crate) const OFF: Pushed = Pushed {
         generation: 0,
-        start: 1,
-        end: 0,
+        start: 0,
+        end: u16::MAX,
     };
 
     /// The mode of a root frame: the task whose header is at `index`.
     pub(crate) fn root(index: u32) -> Pushed {
         Pushed {
             generation: index,
-            start: 2,
-            end: 0,
+            start: 1,
+            end: u16::MAX,
         }
     }
 
-    /// What a frame's `Pushed` says of the frame: with no range (`end == 0`), `start` tells
-    /// the modes apart, and a root's `generation` is its task's header index.
+    /// What a frame's `Pushed` says of the frame: `end == u16::MAX` (never the end of a range)
+    /// marks the other modes, told apart by `start`; a root's `generation` is its task's
+    /// header index. A nested frame's mode is one comparison.
     #[inline]
     pub(crate) fn frame_mode(self) -> FrameMode {
-        match (self.end, self.start) {
-            (0, 1) => FrameMode::Off,
-            (0, 2) => FrameMode::Root(self.generation),
-            _ => FrameMode::Nested,
+        if self.end != u16::MAX {
+            FrameMode::Nested
+        } else if self.start == 0 {
+            FrameMode::Off
+        } else {
+            FrameMode::Root(self.generation)
         }
     }
 
     /// Records the range `start..` up to the current end of the path (nothing for a path
-    /// deeper than 65535 entries: its entries then stay until the poll ends).
+    /// deeper than 65534 entries: its entries then stay until the poll ends).
     #[inline]
     pub(crate) fn record(start: usize) -> Self {
         FAST.with(|f| f.record(start))

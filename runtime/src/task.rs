@@ -142,10 +142,6 @@ impl Header {
         }
     }
 
-    pub(crate) fn index(&self) -> u32 {
-        self.index
-    }
-
     /// The id of its task, if that task is listed.
     #[inline]
     pub(crate) fn listed_id(&self) -> Option<u64> {
@@ -444,11 +440,14 @@ impl Drop for TaskCore {
         if self.id & LISTED != 0 {
             h.unlist();
         }
-        let rich = if h.flags.load(Ordering::Relaxed) & RICH_ENTRY != 0 {
-            RICH.remove(&h.index).map(|(_, rich)| rich)
-        } else {
-            None
-        };
+        // Only a task listed or with a context can have a rich entry: the others' headers are
+        // not touched here (that of a task that never suspended may be in another core's cache).
+        let rich =
+            if self.id & (LISTED | CTX) != 0 && h.flags.load(Ordering::Relaxed) & RICH_ENTRY != 0 {
+                RICH.remove(&h.index).map(|(_, rich)| rich)
+            } else {
+                None
+            };
         registry::completed();
         registry::release(h);
         // Outside the map's lock, and after the task is counted ended (a check waiting on the
