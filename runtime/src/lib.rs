@@ -5,8 +5,8 @@
 //! See the README for the tour; the main entry points are [`track`], [`spawn`], [`snapshot`] and
 //! [`live_count`].
 //!
-//! Built to stay on in production: a task that finishes in its first poll never touches shared
-//! state, so [`snapshot`] lists a task from its first suspension (its spawn is counted by
+//! Built to stay on in production: a task that finishes in its first poll takes no lock and is
+//! never listed, so [`snapshot`] lists a task from its first suspension (its spawn is counted by
 //! [`live_count`] at once); a frame that does not suspend records nothing. `TASKPROF=off` in
 //! the environment, or [`set_enabled`]`(false)`, turns tracking off at run time. The README's
 //! "Cost" section has the measurements.
