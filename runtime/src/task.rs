@@ -971,6 +971,60 @@ mod tests {
     /// A zero-sized site, as the macro defines.
     struct Site;
 
+    /// A task's entry is reused by the next task of its thread: that task shows with its own
+    /// name, labels and id, nothing of the one before.
+    #[test]
+    fn a_reused_entry_shows_only_its_new_task() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a runtime");
+        rt.block_on(async {
+            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+            let first = crate::labels::with(&[("reused", "first")], async move {
+                crate::spawn_named("reused-entry-first", async move {
+                    let _ = rx.await;
+                })
+            })
+            .await;
+            tokio::task::yield_now().await;
+            let listed = crate::snapshot();
+            let first_task = listed
+                .tasks()
+                .iter()
+                .find(|t| t.name() == "reused-entry-first")
+                .expect("the first task is listed");
+            assert_eq!(first_task.labels().get("reused"), Some("first"));
+            let first_id = first_task.id();
+            drop(tx);
+            let _ = first.await;
+
+            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+            let second = crate::spawn(async move {
+                let _ = rx.await;
+            });
+            tokio::task::yield_now().await;
+            let snap = crate::snapshot();
+            assert!(snap.tasks().iter().all(|t| t.id() != first_id));
+            assert!(
+                snap.tasks()
+                    .iter()
+                    .all(|t| t.name() != "reused-entry-first")
+            );
+            let second_task = snap
+                .tasks()
+                .iter()
+                .find(|t| t.id() > first_id && t.labels().get("reused").is_none())
+                .expect("the second task is listed, without the first one's labels");
+            assert!(
+                second_task
+                    .name()
+                    .contains("a_reused_entry_shows_only_its_new_task")
+            );
+            drop(tx);
+            let _ = second.await;
+        });
+    }
+
     /// Every byte here is paid by every parked task (issue E's memory budget): a field added to
     /// one of these must pay for itself.
     #[test]
