@@ -980,10 +980,11 @@ mod tests {
             .expect("a runtime");
         rt.block_on(async {
             let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-            let first = crate::labels::with(&[("reused", "first")], async move {
-                crate::spawn_named("reused-entry-first", async move {
+            let mut first = None;
+            crate::labels::with(&[("reused", "first")], async {
+                first = Some(crate::spawn_named("reused-entry-first", async move {
                     let _ = rx.await;
-                })
+                }));
             })
             .await;
             tokio::task::yield_now().await;
@@ -996,7 +997,9 @@ mod tests {
             assert_eq!(first_task.labels().get("reused"), Some("first"));
             let first_id = first_task.id();
             drop(tx);
-            let _ = first.await;
+            if let Some(first) = first {
+                let _ = first.await;
+            }
 
             let (tx, rx) = tokio::sync::oneshot::channel::<()>();
             let second = crate::spawn(async move {

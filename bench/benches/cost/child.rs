@@ -103,8 +103,8 @@ pub struct Children {
     pub off_env: Option<Report>,
 }
 
-/// Runs every child scenario (`opts.children_reps` times each at the main size, merged by
-/// median; once per scaling size, `opts.scaling_reps` dumps each).
+/// Runs every child scenario (`opts.children_reps` times each, merged by median; at each
+/// scaling size with `opts.scaling_reps` dumps each).
 pub fn run_all(opts: &Opts) -> Children {
     let mut out = Children::default();
     for tool in crate::tools::TOOLS {
@@ -121,12 +121,19 @@ pub fn run_all(opts: &Opts) -> Children {
             out.parked.insert(tool, merge(&reps));
         }
     }
-    // Every size in a child of its own with the same reps (the main children's medians include
-    // a process's first, cold, dumps), so the sizes compare like with like.
+    // Every size in children of its own with the same reps (the main children's medians include
+    // a process's first, cold, dumps), so the sizes compare like with like; several children
+    // per size, merged by median: one process in a few runs slow as a whole (by up to 1.7× on
+    // this machine, its memory placed worse), which is not how taskprof scales.
     for &n in &opts.scaling {
-        eprintln!("child: taskprof scaling, {n} parked tasks");
-        if let Some(r) = spawn(&format!("parked taskprof {n} {}", opts.scaling_reps), &[]) {
-            out.scaling.push((n, r));
+        let reps: Vec<Report> = (0..opts.children_reps)
+            .filter_map(|_| {
+                eprintln!("child: taskprof scaling, {n} parked tasks");
+                spawn(&format!("parked taskprof {n} {}", opts.scaling_reps), &[])
+            })
+            .collect();
+        if !reps.is_empty() {
+            out.scaling.push((n, merge(&reps)));
         }
     }
     eprintln!("child: TASKPROF=off");
