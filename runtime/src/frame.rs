@@ -73,23 +73,34 @@ impl<F: Future, S: FnSiteOf> Framed<F, S, Labelled> {
     }
 }
 
-impl<F: Future, S: FnSiteOf> Future for Framed<F, S> {
-    type Output = F::Output;
+/// What a frame's labels field is: [`NoLabels`] or [`Labelled`].
+#[doc(hidden)]
+pub trait FrameLabels {
+    /// The labels, if the frame has any (`None` is a constant once inlined).
+    fn labelled(&mut self) -> Option<&mut Labelled>;
+}
 
+impl FrameLabels for NoLabels {
     #[inline]
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let this = self.project();
-        poll_frame(this.fut, S::site(), this.mode, None, cx)
+    fn labelled(&mut self) -> Option<&mut Labelled> {
+        None
     }
 }
 
-impl<F: Future, S: FnSiteOf> Future for Framed<F, S, Labelled> {
+impl FrameLabels for Labelled {
+    #[inline]
+    fn labelled(&mut self) -> Option<&mut Labelled> {
+        Some(self)
+    }
+}
+
+impl<F: Future, S: FnSiteOf, L: FrameLabels> Future for Framed<F, S, L> {
     type Output = F::Output;
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        poll_frame(this.fut, S::site(), this.mode, Some(this.labels), cx)
+        poll_frame(this.fut, S::site(), this.mode, this.labels.labelled(), cx)
     }
 }
 

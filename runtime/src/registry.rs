@@ -268,22 +268,15 @@ impl Drop for Local {
         // Under the lock, so a concurrent `totals` sees the counts in exactly one place.
         let mut threads = THREADS.lock().unwrap_or_else(|p| p.into_inner());
         threads.retain(|c| !Arc::ptr_eq(c, &self.counts));
-        RETIRED_SPAWNED.fetch_add(
-            self.counts.spawned.load(Ordering::Relaxed),
-            Ordering::Relaxed,
-        );
-        RETIRED_COMPLETED.fetch_add(
-            self.counts.completed.load(Ordering::Relaxed),
-            Ordering::Relaxed,
-        );
-        RETIRED_LISTED.fetch_add(
-            self.counts.listed.load(Ordering::Relaxed),
-            Ordering::Relaxed,
-        );
-        RETIRED_UNLISTED.fetch_add(
-            self.counts.unlisted.load(Ordering::Relaxed),
-            Ordering::Relaxed,
-        );
+        let c = &self.counts;
+        for (retired, count) in [
+            (&RETIRED_SPAWNED, &c.spawned),
+            (&RETIRED_COMPLETED, &c.completed),
+            (&RETIRED_LISTED, &c.listed),
+            (&RETIRED_UNLISTED, &c.unlisted),
+        ] {
+            retired.fetch_add(count.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
         drop(threads);
         let free = std::mem::take(&mut *self.free.borrow_mut());
         if !free.is_empty() {
