@@ -133,7 +133,7 @@ impl LeakCheck {
     /// so prefer [`new`](Self::new) + [`run`](Self::run) in tests.
     pub fn global() -> Self {
         // By creation generation, not by the ids of a snapshot: a task spawned but not yet
-        // polled has no registry entry, and it is alive now too.
+        // polled is not listed, and it is alive now too.
         Self {
             baseline: Some((crate::task::next_generation(), crate::task::Eager::new())),
             ..Self::new()

@@ -261,7 +261,7 @@ pub(crate) fn next_generation() -> u32 {
 static EAGER: AtomicUsize = AtomicUsize::new(0);
 
 /// While one exists (a [`LeakCheck::global`](crate::LeakCheck::global) check), every new task
-/// registers at once: the check must see tasks created after it even before they first poll.
+/// is listed at once: the check must see tasks created after it even before they first poll.
 pub(crate) struct Eager(());
 
 impl Eager {
@@ -553,7 +553,7 @@ impl<F: Future, N: TaskName> Future for Tracked<F, N> {
 }
 
 /// Polls `fut` as the body of the task `core`: makes it the thread's current task, counts the
-/// poll, registers the task at its first suspension and publishes where it waits.
+/// poll, lists the task at its first suspension and publishes where it waits.
 #[inline]
 pub(crate) fn poll_task<F: Future>(
     core: &mut TaskCore,
@@ -636,7 +636,7 @@ impl TaskCore {
         }
     }
 
-    /// Ends a poll begun by [`begin`](Self::begin): registers the task at its first suspension,
+    /// Ends a poll begun by [`begin`](Self::begin): lists the task at its first suspension,
     /// publishes where it waits, and gives the thread its previous task and context back.
     #[inline(always)]
     pub(crate) fn end(&mut self, polling: Polling, pending: bool, name: impl FnOnce() -> Name) {
@@ -707,7 +707,7 @@ fn swap_in(core: &TaskCore) {
 }
 
 /// Takes the task's context back and reinstalls the thread's (saved by `swap_in` if `saved`;
-/// display labels only live during an unregistered task's poll).
+/// display labels only live during the poll of a task not listed yet).
 #[cold]
 fn swap_out(saved: bool) -> Inherit {
     CURRENT.with_borrow_mut(|c| {
@@ -867,7 +867,7 @@ where
 /// Runs a blocking closure on tokio's blocking pool as a tracked task, like
 /// [`tokio::task::spawn_blocking`].
 ///
-/// The task is registered from the call until the closure returns (or is dropped unrun at
+/// The task is listed from the call until the closure returns (or is dropped unrun at
 /// shutdown). Tasks spawned from inside the closure have it as their parent.
 ///
 /// ```
@@ -885,7 +885,7 @@ where
     tokio::task::spawn_blocking(tracked_blocking(Location::caller(), f))
 }
 
-/// Wraps a closure so it runs as a registered blocking task.
+/// Wraps a closure so it runs as a listed blocking task.
 pub(crate) fn tracked_blocking<F, R>(site: &'static Location<'static>, f: F) -> impl FnOnce() -> R
 where
     F: FnOnce() -> R,
@@ -899,7 +899,7 @@ where
         }
         let polling = core.begin();
         let out = f();
-        // Never pending, and registered already: the name is not asked for.
+        // Never pending, and listed already: the name is not asked for.
         core.end(polling, false, || Name::Type(std::any::type_name::<F>));
         drop(core);
         out
