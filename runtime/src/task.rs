@@ -90,7 +90,8 @@ struct Rich {
     ctx: Inherit,
     /// The leak-check scope the task was spawned in: entered at spawn, left at drop.
     scope: Option<Arc<Scope>>,
-    /// The labels it shows (`None`: none), once set.
+    /// The labels it shows, once set (by its listing or by `labels::with` in it; set to
+    /// `None`, it shows none).
     labels: Option<Option<LabelSet>>,
     /// Its tracking waker, for tasks a leak check watches; see [`WakeTracker`].
     waker: Option<TaskWaker>,
@@ -113,7 +114,7 @@ pub(crate) struct View {
     pub(crate) name: u32,
     pub(crate) running: bool,
     pub(crate) blocking: bool,
-    /// Whether the task has an entry in [`RICH`] (see [`Header::with_rich`]).
+    /// Whether the task has an entry in [`RICH`] (see [`Header::rich`]).
     pub(crate) rich: bool,
 }
 
@@ -283,7 +284,7 @@ pub(crate) struct TaskCore {
     /// `None` for a task spawned while tracking was switched off (or with no header left): then
     /// nothing else is used.
     header: Option<&'static Header>,
-    /// Its id, with [`LISTED`] and [`CTX`] flags.
+    /// Its id, with the [`LISTED`], [`CTX`] and [`WATCHED`] flags.
     id: u64,
 }
 
