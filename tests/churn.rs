@@ -2,6 +2,8 @@
 //! tasks that yield, tasks parked on a gate that spawn children, all with nested `#[track]`
 //! frames) while another OS thread takes and formats snapshots in a loop. Nothing deadlocks,
 //! every snapshot is self-consistent, and at the end nothing is left: `live_count() == 0`.
+//! Registry entries are reused all along: each gated task has a name and a label that say the
+//! same number, and no snapshot shows one task's name with another's label.
 //!
 //! Its own binary with one test: `live_count()` and totals are exact here.
 #![forbid(unsafe_code)]
@@ -102,6 +104,13 @@ fn check(snap: &Snapshot, prev: Option<&Snapshot>) {
             assert_eq!(f.file(), file!());
         }
         assert!(t.spawn_site().is_some_and(|s| s.file() == file!()), "{t}");
+        // Name and label of one task, never of two (entries are reused while snapshots read).
+        // (A gated task's child inherits its label.)
+        match t.name().strip_prefix("gated-") {
+            Some(n) => assert_eq!(t.labels().get("n"), Some(n), "{t}"),
+            None if t.name() == "churn::child" => {}
+            None => assert_eq!(t.labels().get("n"), None, "{t}"),
+        }
     }
     if let Some(prev) = prev {
         let diff = snap.diff(prev);
@@ -127,7 +136,15 @@ async fn workload(spawned: Arc<AtomicUsize>) {
             } else if i < QUICK + YIELDING {
                 taskprof::spawn(yield_outer(n))
             } else {
-                taskprof::spawn(gated_outer(n, gate.clone()))
+                // Named and labelled with its number (see `check`).
+                let number = n.to_string();
+                let mut handle = None;
+                taskprof::labels::with(&[("n", number.as_str())], async {
+                    let task = gated_outer(n, gate.clone());
+                    handle = Some(taskprof::spawn_named(format!("gated-{n}"), task));
+                })
+                .await;
+                handle.expect("spawned")
             };
             handles.push(handle);
         }

@@ -428,14 +428,14 @@ impl Walk {
                     self.stacks.long(&self.raw)
                 }
             };
+            if self.interned.len() <= v.name.max(v.site) as usize {
+                // Interned after the table was read.
+                self.interned = crate::intern::table();
+            }
             let site = match self.interned.get(v.site as usize) {
                 Some(Interned::Site(l)) => Some(*l),
                 _ => None,
             };
-            if self.interned.len() <= v.name as usize {
-                // Interned after the table was read.
-                self.interned = crate::intern::table();
-            }
             let Some(&name) = self.interned.get(v.name as usize) else {
                 continue;
             };
