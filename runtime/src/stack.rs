@@ -8,8 +8,8 @@
 //! Futures that complete without suspending push nothing, which keeps frames nearly free.
 
 use std::cell::{Cell, RefCell};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
+use std::sync::{Mutex, OnceLock};
 
 /// One pending frame: a site id (low 32 bits) and the number of entries beneath it (high 32 bits).
 pub(crate) type Entry = u64;
@@ -452,31 +452,87 @@ pub(crate) const INLINE: usize = 4;
 /// `INLINE + SPILL` entries (Go's goroutine profile elides frames past 100 the same way).
 const SPILL: usize = 60;
 
+/// Entries past [`INLINE`] of a deep stack.
+type Row = [AtomicU64; SPILL];
+
+/// Rows in a chunk of [`ROW_CHUNKS`].
+const ROWS: usize = 256;
+
+/// Rows for stacks deeper than [`INLINE`], by id (1-based: 0 is none): given to a registry
+/// entry the first time it publishes a deep stack, and kept by it for every task it holds
+/// later, as the entry itself is kept. Room for 16M entries with deep stacks (the 24 bits of a
+/// row id); past that, deeper stacks keep their innermost [`INLINE`] entries.
+static ROW_CHUNKS: [OnceLock<Box<[Row; ROWS]>>; (1 << 24) / ROWS] =
+    [const { OnceLock::new() }; (1 << 24) / ROWS];
+
+/// Number of rows given out.
+static ROWS_TAKEN: Mutex<usize> = Mutex::new(0);
+
+/// The row with id `id`.
+#[inline]
+fn row(id: u32) -> Option<&'static Row> {
+    let i = (id as usize).checked_sub(1)?;
+    ROW_CHUNKS.get(i / ROWS)?.get()?.get(i % ROWS)
+}
+
+/// A new row's id, 0 if there are none left.
+#[cold]
+#[inline(never)]
+fn new_row() -> u32 {
+    let mut taken = ROWS_TAKEN.lock().unwrap_or_else(|p| p.into_inner());
+    let i = *taken;
+    let Some(chunk) = ROW_CHUNKS.get(i / ROWS) else {
+        return 0;
+    };
+    if chunk.get().is_none() {
+        // Built on the heap: a chunk is 120 KB.
+        let rows: Box<[Row]> = (0..ROWS)
+            .map(|_| [const { AtomicU64::new(0) }; SPILL])
+            .collect();
+        let Ok(rows) = Box::<[Row; ROWS]>::try_from(rows) else {
+            return 0;
+        };
+        // Set under the lock: no other thread sets it.
+        let _ = chunk.set(rows);
+    }
+    *taken = i + 1;
+    (i + 1) as u32
+}
+
+/// Bits of [`StackCell::len_row`] that hold the length (at most `INLINE + SPILL`, 64).
+const LEN_BITS: u32 = 8;
+
 /// The published stack of a task: a seqlock over atomics, written only by the task's poller and
 /// read by snapshots, neither ever blocking the other. Stacks deeper than [`INLINE`] spill into
-/// a second array, allocated the first time.
+/// a row of [`ROW_CHUNKS`], taken the first time. 40 bytes: every registry entry has one.
 pub(crate) struct StackCell {
     seq: AtomicU32,
-    len: AtomicU32,
+    /// The length (low [`LEN_BITS`] bits) and the id of the entry's row (the others, 0 if
+    /// none): one word, so the cell adds no padding to the entry.
+    len_row: AtomicU32,
     inline: [AtomicU64; INLINE],
-    /// Entries past [`INLINE`], for the tasks that ever need them.
-    spill: OnceLock<Box<[AtomicU64; SPILL]>>,
 }
 
 impl StackCell {
     pub(crate) fn new() -> Self {
         Self {
             seq: AtomicU32::new(0),
-            len: AtomicU32::new(0),
+            len_row: AtomicU32::new(0),
             inline: [const { AtomicU64::new(0) }; INLINE],
-            spill: OnceLock::new(),
         }
+    }
+
+    /// The published length, and the id of the row (see [`LEN_BITS`]).
+    #[inline]
+    fn len_and_row(&self) -> (usize, u32) {
+        let v = self.len_row.load(Ordering::Relaxed);
+        ((v & ((1 << LEN_BITS) - 1)) as usize, v >> LEN_BITS)
     }
 
     /// True when nothing is published.
     #[inline]
     pub(crate) fn is_empty(&self) -> bool {
-        self.len.load(Ordering::Relaxed) == 0
+        self.len_and_row().0 == 0
     }
 
     /// Publishes `entries`. Only the task's poller writes, and tokio polls a task on one thread
@@ -491,7 +547,7 @@ impl StackCell {
     #[inline]
     fn publish_from(&self, n: usize, entries: impl Iterator<Item = Entry> + Clone) {
         // Most polls publish what the previous one did (often nothing).
-        if n == 0 && self.len.load(Ordering::Relaxed) == 0 {
+        if n == 0 && self.is_empty() {
             return;
         }
         let n = n.min(INLINE + SPILL);
@@ -503,7 +559,8 @@ impl StackCell {
 
     /// True when the `n` `entries` are what is published (only the writer calls this).
     fn same(&self, n: usize, entries: impl Iterator<Item = Entry>) -> bool {
-        if self.len.load(Ordering::Relaxed) as usize != n {
+        let (len, row_id) = self.len_and_row();
+        if len != n {
             return false;
         }
         let same = |e: Entry, a: &AtomicU64| e == a.load(Ordering::Relaxed);
@@ -511,7 +568,7 @@ impl StackCell {
         if n <= INLINE {
             return entries.zip(&self.inline).all(|(e, a)| same(e, a));
         }
-        let spill = self.spill.get().into_iter().flat_map(|s| s.iter());
+        let spill = row(row_id).into_iter().flat_map(|s| s.iter());
         entries
             .zip(self.inline.iter().chain(spill))
             .all(|(e, a)| same(e, a))
@@ -519,14 +576,18 @@ impl StackCell {
 
     /// Writes the `n` (at most `INLINE + SPILL`) `entries` as the published stack.
     fn write(&self, n: usize, entries: impl Iterator<Item = Entry>) {
-        let spill = (n > INLINE).then(|| {
-            self.spill
-                .get_or_init(|| Box::new([const { AtomicU64::new(0) }; SPILL]))
-        });
+        let (_, mut row_id) = self.len_and_row();
+        if n > INLINE && row_id == 0 {
+            row_id = new_row();
+        }
+        let spill = if n > INLINE { row(row_id) } else { None };
+        // With no row left, the innermost entries only.
+        let n = if spill.is_some() { n } else { n.min(INLINE) };
         let s = self.seq.load(Ordering::Relaxed);
         self.seq.store(s.wrapping_add(1), Ordering::Relaxed);
         fence(Ordering::Release);
-        self.len.store(n as u32, Ordering::Relaxed);
+        self.len_row
+            .store(row_id << LEN_BITS | n as u32, Ordering::Relaxed);
         let slots = self
             .inline
             .iter()
@@ -548,7 +609,7 @@ impl StackCell {
                 std::hint::spin_loop();
                 continue;
             }
-            let len = self.len.load(Ordering::Relaxed) as usize;
+            let (len, _) = self.len_and_row();
             if len > INLINE {
                 return None;
             }
@@ -578,12 +639,12 @@ impl StackCell {
                 std::hint::spin_loop();
                 continue;
             }
-            let len = self.len.load(Ordering::Relaxed) as usize;
+            let (len, row_id) = self.len_and_row();
             for slot in self.inline.iter().take(len) {
                 out.push(slot.load(Ordering::Relaxed));
             }
             if len > INLINE
-                && let Some(spill) = self.spill.get()
+                && let Some(spill) = row(row_id)
             {
                 out.extend(
                     spill

@@ -42,7 +42,7 @@ pub enum Name {
 
 /// The registry entry of a tracked task, in the registry's slab (see `registry.rs`): taken at
 /// spawn, given back when the task's future is dropped, then reused. Every field is paid for by
-/// every live task: 112 bytes, and nothing else per task. What only some tasks have (labels, a
+/// every live task: 96 bytes, and nothing else per task. What only some tasks have (labels, a
 /// context to pass on, a leak check's watch, a given name) is in [`RICH`].
 ///
 /// Snapshots read entries with no lock while tasks take and give them back: an entry's id is
@@ -1034,7 +1034,7 @@ mod tests {
     #[test]
     fn per_task_records_stay_small() {
         // In the registry's slab: no allocation of its own.
-        assert_eq!(size_of::<super::Header>(), 112);
+        assert_eq!(size_of::<super::Header>(), 96);
         assert_eq!(size_of::<super::Tracked<Ready<u64>>>(), 16 + 16);
         // Over the body's future: a frame adds 8 bytes (16 with labels), an await point 8, or
         // nothing directly in a frame's body.
