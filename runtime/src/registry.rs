@@ -78,11 +78,12 @@ fn refill(free: &mut Vec<&'static Header>) {
     }
 }
 
-/// Gives back a header taken by [`spawned`] (without touching it: the header of a task that
-/// never suspended may be in another core's cache).
+/// Counts a tracked task ended and gives back the header it took in [`spawned`] (without
+/// touching it: the header of a task that never suspended may be in another core's cache).
 #[inline]
-pub(crate) fn release(h: &'static Header) {
+pub(crate) fn ended(h: &'static Header) {
     let given = LOCAL.try_with(|l| {
+        bump(&l.counts.completed);
         let mut free = l.free.borrow_mut();
         free.push(h);
         if free.len() > KEEP {
@@ -94,6 +95,7 @@ pub(crate) fn release(h: &'static Header) {
     });
     if given.is_err() {
         // The thread's locals are gone (a task dropped during thread exit).
+        RETIRED_COMPLETED.fetch_add(1, Ordering::Relaxed);
         POOL.lock().unwrap_or_else(|p| p.into_inner()).push(vec![h]);
     }
 }
@@ -152,7 +154,7 @@ pub(crate) fn spawned() -> (u64, Option<&'static Header>) {
         })
 }
 
-/// Counts a tracked task ended.
+/// Counts a tracked task ended that had no header (see [`ended`]).
 #[inline]
 pub(crate) fn completed() {
     if LOCAL.try_with(|l| bump(&l.counts.completed)).is_err() {

@@ -449,8 +449,7 @@ impl Drop for TaskCore {
             } else {
                 None
             };
-        registry::completed();
-        registry::release(h);
+        registry::ended(h);
         // Outside the map's lock, and after the task is counted ended (a check waiting on the
         // scope then sees it gone).
         if let Some(scope) = rich.and_then(|r| r.scope) {
