@@ -2,12 +2,12 @@
 
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
-use crate::labels::LabelScope;
+use crate::labels::{LabelScope, LabelSet};
 use crate::site::{AwaitSiteOf, FnSite, FnSiteOf};
 use crate::stack::{FAST, FrameMode, Pushed, mark};
-use crate::task::{Name, TaskCore};
+use crate::task::{Name, Polling, TaskCore};
 
 pin_project_lite::pin_project! {
     /// The future of a `#[track]` function call; `S` (zero-sized) names the function's site,
@@ -25,11 +25,9 @@ pin_project_lite::pin_project! {
     }
     impl<F, S, L> PinnedDrop for Framed<F, S, L> {
         fn drop(this: Pin<&mut Self>) {
-            let mode = this.project().mode;
-            match mode.frame_mode() {
-                FrameMode::Nested => mode.retract(),
-                FrameMode::Root(index) => drop_root(index),
-                FrameMode::Off => {}
+            let mode = *this.project().mode;
+            if mode.needs_drop() {
+                drop_frame(mode);
             }
         }
     }
@@ -53,7 +51,7 @@ impl<F: Future, S: FnSiteOf> Framed<F, S> {
     pub fn new(site: S, fut: F) -> Self {
         Self {
             fut,
-            mode: Pushed::NONE,
+            mode: Pushed::initial(),
             labels: NoLabels,
             site,
         }
@@ -66,7 +64,7 @@ impl<F: Future, S: FnSiteOf> Framed<F, S, Labelled> {
     pub fn labelled(site: S, fut: F) -> Self {
         Self {
             fut,
-            mode: Pushed::NONE,
+            mode: Pushed::initial(),
             labels: Labelled(None),
             site,
         }
@@ -105,6 +103,13 @@ impl<F: Future, S: FnSiteOf, L: FrameLabels> Future for Framed<F, S, L> {
 }
 
 /// Polls a frame: `labels` is `None` for a frame without labels (a constant once inlined).
+///
+/// `fut.poll` is called in one place only, with as little around it as can be. An `async fn`'s
+/// body polled from one call site is inlined into its caller however large it is (the
+/// compiler's rule for a function with a single caller), as it is without taskprof; polled from
+/// two or three (a slow path, a root frame's), nested bodies are compiled as separate functions
+/// and every frame pays a call. So the rare paths run non-generic code before and after this
+/// one poll: [`RootPoll`] for a frame polled outside any task, [`Slow`] for a labelled one.
 #[inline]
 fn poll_frame<F: Future>(
     fut: Pin<&mut F>,
@@ -113,113 +118,200 @@ fn poll_frame<F: Future>(
     labels: Option<&mut Labelled>,
     cx: &mut Context<'_>,
 ) -> Poll<F::Output> {
-    let (task, start) = FAST.with(|f| (f.task.get(), f.len.get()));
-    let plain = match mode.frame_mode() {
-        // The common case: inside a task, no labels.
-        FrameMode::Nested if task != 0 => labels.is_none(),
-        // Switched off: decided on the first poll, here rather than in a call (and with no
-        // call on this path, which would make the compiler forget what it knows of `fut`).
-        FrameMode::Nested if crate::enabled::known_off() => {
-            *mode = Pushed::OFF;
-            true
-        }
-        FrameMode::Off => true,
-        FrameMode::Nested | FrameMode::Root(_) => false,
-    };
-    // One call of `fut.poll` here: a second would make the compiler stop inlining it.
-    if plain {
-        let out = fut.poll(cx);
-        if let FrameMode::Nested = mode.frame_mode() {
-            record(mode, site, start, out.is_pending());
-        }
-        return out;
+    if let Some(labels) = labels {
+        return poll_labelled(fut, site, mode, labels, cx);
     }
-    poll_slow(fut, site, mode, labels, cx, start)
+    let (task, start) = FAST.with(|f| (f.task.get(), f.len.get()));
+    // A frame outside any task is, or becomes, a task of its own (a root), unless it was
+    // created while tracking was switched off: then it stays a plain future.
+    let special = mode.is_special();
+    let root = if special { mode.is_root() } else { task == 0 };
+    let root = if root {
+        // The mode goes by value: a pointer into the frame given to a call would make the
+        // compiler keep every field of the caller's future in memory.
+        let (new, root) = RootPoll::begin(site, *mode, cx.waker());
+        *mode = new;
+        root
+    } else {
+        None
+    };
+    let waker = root.as_ref().and_then(|r| r.tracking.as_ref());
+    let out = fut.poll(&mut Context::from_waker(waker.unwrap_or(cx.waker())));
+    let pending = out.is_pending();
+    // Moved, not dropped: only a panicking poll runs `RootPoll`'s drop glue.
+    if let Some(root) = root {
+        root.end(site, pending);
+    }
+    // A completed frame has nothing left to do when dropped, on every path (a root frame's
+    // task has just ended): with that constant here, the compiler drops the frames of a chain
+    // that completed without a call.
+    if !pending {
+        *mode = Pushed::NONE;
+    } else if task != 0 && !special {
+        *mode = frame_pending(site, start);
+    }
+    out
 }
 
-/// Polls a frame first polled outside any task (which becomes a task itself), or a labelled one.
-#[cold]
-#[inline(never)]
-fn poll_slow<F: Future>(
+/// Polls a frame with `label(..)` arguments (its own type: the macro picks it).
+#[inline]
+fn poll_labelled<F: Future>(
     fut: Pin<&mut F>,
     site: &'static FnSite,
     mode: &mut Pushed,
-    labels: Option<&mut Labelled>,
+    labels: &mut Labelled,
     cx: &mut Context<'_>,
-    start: usize,
 ) -> Poll<F::Output> {
-    if let FrameMode::Nested = mode.frame_mode()
-        && crate::stack::current_task().is_none()
-    {
-        // Decided once (a frame first polled in a task and later outside one, which tokio
-        // never does, becomes a task then).
-        *mode = first_poll(site);
+    let start = crate::stack::mark();
+    let slow = Slow::before(site, mode, labels, cx.waker());
+    let waker = slow.waker().unwrap_or(cx.waker());
+    let out = fut.poll(&mut Context::from_waker(waker));
+    slow.after(site, mode, start, out.is_pending());
+    out
+}
+
+/// What a labelled frame's poll sets up before it, undone by [`Slow::after`].
+enum Slow<'a> {
+    /// Polled as a plain future.
+    Off,
+    /// Inside a task: the frame's labels applied for the poll, and what they replaced.
+    Nested(&'a mut LabelScope, Option<LabelSet>),
+    /// The body of the task whose header is at the index in the mode.
+    Root(RootPoll),
+}
+
+/// A poll of a root frame's task under way.
+struct RootPoll {
+    /// The task, put back in its header when dropped, even if the poll panics (the frame's
+    /// drop then ends it).
+    core: Parked,
+    polling: Polling,
+    tracking: Option<Waker>,
+    start: usize,
+}
+
+/// A root frame's task taken out of its header for a poll.
+struct Parked(Option<TaskCore>);
+
+impl Drop for Parked {
+    fn drop(&mut self) {
+        if let Some(core) = self.0.take() {
+            core.park();
+        }
     }
-    match mode.frame_mode() {
-        FrameMode::Off => fut.poll(cx),
-        FrameMode::Root(index) => poll_root(fut, site, index, cx),
-        FrameMode::Nested => {
-            let scope = labels.map(|l| {
-                &mut **l.0.get_or_insert_with(|| {
+}
+
+impl RootPoll {
+    /// Begins a poll of a root frame's task, first making the frame one if it is new (`None`
+    /// if it stays a plain future: tracking is off, or the registry is full).
+    #[cold]
+    #[inline(never)]
+    fn begin(
+        site: &'static FnSite,
+        mut mode: Pushed,
+        executor: &Waker,
+    ) -> (Pushed, Option<RootPoll>) {
+        if let FrameMode::Nested = mode.frame_mode() {
+            // Decided once (a frame first polled in a task and later outside one, which tokio
+            // never does, becomes a task then).
+            mode = first_poll(site);
+        }
+        let FrameMode::Root(index) = mode.frame_mode() else {
+            return (mode, None);
+        };
+        let mut core = TaskCore::unpark(index);
+        let start = crate::stack::mark();
+        let polling = core.begin();
+        let tracking = core.tracking_waker(executor);
+        let root = RootPoll {
+            core: Parked(Some(core)),
+            polling,
+            tracking,
+            start,
+        };
+        (mode, Some(root))
+    }
+
+    /// Ends the poll begun by [`begin`](Self::begin); if the frame completed, ends its task
+    /// too (rather than when the frame is dropped, right after).
+    #[cold]
+    #[inline(never)]
+    fn end(mut self, site: &'static FnSite, pending: bool) {
+        if pending {
+            // Recorded on the frame's own task, still current; nothing to take back later
+            // (the task's poll ends with this one).
+            frame_pending(site, self.start);
+        }
+        if let Some(core) = self.core.0.as_mut() {
+            core.end(self.polling, pending, || Name::Frame(site));
+        }
+        if !pending {
+            drop(self.core.0.take());
+        }
+    }
+}
+
+impl<'a> Slow<'a> {
+    #[cold]
+    #[inline(never)]
+    fn before(
+        site: &'static FnSite,
+        mode: &mut Pushed,
+        labels: &'a mut Labelled,
+        executor: &Waker,
+    ) -> Self {
+        if !mode.is_special() && crate::stack::current_task().is_none() {
+            // The labels go into the task instead.
+            *mode = first_poll(site);
+        }
+        match mode.frame_mode() {
+            FrameMode::Off => Slow::Off,
+            FrameMode::Root(_) => match RootPoll::begin(site, *mode, executor) {
+                (_, Some(root)) => Slow::Root(root),
+                (_, None) => Slow::Off,
+            },
+            FrameMode::Nested => {
+                let scope = &mut **labels.0.get_or_insert_with(|| {
                     let labels = site
                         .labels()
                         .iter()
                         .map(|(k, v)| (Box::<str>::from(*k), Box::<str>::from(*v)))
                         .collect();
                     Box::new(LabelScope::new(labels))
-                })
-            });
-            let Some(scope) = scope else {
-                let out = fut.poll(cx);
-                record(mode, site, start, out.is_pending());
-                return out;
-            };
-            let prev = scope.enter();
-            let out = fut.poll(cx);
-            let pending = out.is_pending();
-            // Recorded while the labels are still the task's.
-            record(mode, site, start, pending);
-            scope.exit(prev, !pending);
-            out
-        }
-    }
-}
-
-/// Polls a root frame, the body of the task whose header is at `index`.
-#[cold]
-#[inline(never)]
-fn poll_root<F: Future>(
-    fut: Pin<&mut F>,
-    site: &'static FnSite,
-    index: u32,
-    cx: &mut Context<'_>,
-) -> Poll<F::Output> {
-    /// Puts the task back in its header even if the poll panics: the frame's drop ends it.
-    struct Guard(Option<TaskCore>);
-    impl Drop for Guard {
-        fn drop(&mut self) {
-            if let Some(core) = self.0.take() {
-                core.park();
+                });
+                let prev = scope.enter();
+                Slow::Nested(scope, prev)
             }
         }
     }
-    let mut guard = Guard(Some(TaskCore::unpark(index)));
-    let Some(core) = guard.0.as_mut() else {
-        return fut.poll(cx);
-    };
-    let start = crate::stack::mark();
-    let polling = core.begin();
-    let tracking = core.tracking_waker(cx.waker());
-    let waker = tracking.as_ref().unwrap_or(cx.waker());
-    let out = fut.poll(&mut Context::from_waker(waker));
-    let pending = out.is_pending();
-    if pending {
-        // Recorded on the frame's own task, still current; nothing to take back later (the
-        // task's poll ends with this one).
-        frame_pending(site, start);
+
+    /// The waker to poll with instead of the executor's, if any.
+    fn waker(&self) -> Option<&Waker> {
+        match self {
+            Slow::Root(root) => root.tracking.as_ref(),
+            Slow::Off | Slow::Nested(..) => None,
+        }
     }
-    core.end(polling, pending, || Name::Frame(site));
-    out
+
+    #[cold]
+    #[inline(never)]
+    fn after(self, site: &'static FnSite, mode: &mut Pushed, start: usize, pending: bool) {
+        match self {
+            Slow::Off => {}
+            Slow::Nested(scope, prev) => {
+                // Recorded while the labels are still the task's.
+                record(mode, site, start, pending);
+                scope.exit(prev, !pending);
+            }
+            Slow::Root(root) => {
+                root.end(site, pending);
+                if !pending {
+                    // Its task has ended: nothing left for the frame's drop.
+                    *mode = Pushed::NONE;
+                }
+            }
+        }
+    }
 }
 
 /// Records a frame that returned `Pending`, or forgets what a completed one pushed in an earlier
@@ -235,11 +327,18 @@ fn record(pushed: &mut Pushed, site: &'static FnSite, start: usize, pending: boo
     };
 }
 
-/// Ends a root frame's task, just before its future is dropped.
+/// Takes back what a dropped frame pushed, or ends a root frame's task, just before its future
+/// is dropped. `extern "C"`, so the compiler knows it never unwinds (a panic here would abort):
+/// the drop glue of every frame then needs no unwinding path, which keeps it small enough for
+/// the compiler to inline through nested frames.
 #[cold]
 #[inline(never)]
-fn drop_root(index: u32) {
-    drop(TaskCore::unpark(index));
+extern "C" fn drop_frame(mut mode: Pushed) {
+    match mode.frame_mode() {
+        FrameMode::Nested => mode.retract(),
+        FrameMode::Root(index) => drop(TaskCore::unpark(index)),
+        FrameMode::Off => {}
+    }
 }
 
 /// Decides the mode of a frame first polled outside any task: it becomes a task of its own,

@@ -375,7 +375,9 @@ pub(crate) enum FrameMode {
 /// back if it completes or is dropped before the poll ends: a `select!` branch that lost, or a
 /// future cancelled by `timeout`, must not stay on the stack its task publishes. Eight bytes:
 /// every frame carries one.
+// `repr(C)`: passed whole to an `extern "C"` function (see `frame::drop_frame`).
 #[derive(Clone, Copy)]
+#[repr(C)]
 pub(crate) struct Pushed {
     generation: u32,
     start: u16,
@@ -390,12 +392,36 @@ impl Pushed {
         end: 0,
     };
 
-    /// The mode of a frame first polled while tracking was switched off: a plain future.
+    /// The mode of a frame created (or first polled outside any task) while tracking was
+    /// switched off: a plain future.
     pub(crate) const OFF: Pushed = Pushed {
         generation: 0,
         start: 0,
         end: u16::MAX,
     };
+
+    /// The mode a new frame starts in: [`OFF`](Self::OFF) if tracking is switched off (decided
+    /// where the future is made, so polling it costs one comparison), else [`NONE`](Self::NONE).
+    #[inline]
+    pub(crate) fn initial() -> Pushed {
+        if crate::enabled::known_off() {
+            Pushed::OFF
+        } else {
+            Pushed::NONE
+        }
+    }
+
+    /// Whether the frame is a root or [`OFF`](Self::OFF) (not nested in a task).
+    #[inline]
+    pub(crate) fn is_special(self) -> bool {
+        self.end == u16::MAX
+    }
+
+    /// Whether the frame is a root (given [`is_special`](Self::is_special)).
+    #[inline]
+    pub(crate) fn is_root(self) -> bool {
+        self.start != 0
+    }
 
     /// The mode of a root frame: the task whose header is at `index`.
     pub(crate) fn root(index: u32) -> Pushed {
@@ -418,6 +444,13 @@ impl Pushed {
         } else {
             FrameMode::Root(self.generation)
         }
+    }
+
+    /// Whether dropping the frame has work to do: a range to take back or a task to end (not
+    /// [`NONE`](Self::NONE) nor [`OFF`](Self::OFF)).
+    #[inline]
+    pub(crate) fn needs_drop(self) -> bool {
+        self.end != 0 && (self.start != 0 || self.end != u16::MAX)
     }
 
     /// Records the range `start..` up to the current end of the path (nothing for a path
