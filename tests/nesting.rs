@@ -828,3 +828,61 @@ async fn name_override_labels_frames_and_root_tasks() {
     assert_has_line(&text, &frame_line(&nested_task.stack()[0]));
     assert!(!text.contains("nesting::renamed"), "{text}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// A root frame's task ends when the frame completes, before its future is dropped.
+
+/// Pending on its first poll (waking itself), ready on the second.
+async fn once_pending() {
+    let mut polled = false;
+    std::future::poll_fn(|cx| {
+        if std::mem::replace(&mut polled, true) {
+            std::task::Poll::Ready(())
+        } else {
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+}
+
+#[taskprof::track]
+async fn done_after_one_wait() {
+    once_pending().await;
+}
+
+#[taskprof::track(label(kind = "labelled-root"))]
+async fn labelled_done_after_one_wait() {
+    once_pending().await;
+}
+
+/// Polls `fut` by hand outside any task: the first poll makes it a root task (named `name`),
+/// the second completes it, which ends the task while the future is still alive; dropping it
+/// then has nothing left to end.
+fn ends_at_completion<F: std::future::Future<Output = ()>>(fut: F, name: &str) {
+    let mut fut = std::pin::pin!(fut);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    assert!(fut.as_mut().poll(&mut cx).is_pending());
+    let snap = taskprof::snapshot();
+    let ids: Vec<u64> = snap
+        .tasks()
+        .iter()
+        .filter(|t| t.name() == name)
+        .map(TaskInfo::id)
+        .collect();
+    let [id] = ids[..] else {
+        panic!("one root task {name} while pending:\n{snap:#}");
+    };
+    assert!(fut.as_mut().poll(&mut cx).is_ready());
+    // Completed, not yet dropped: the task is gone.
+    assert!(task(&taskprof::snapshot(), id).is_none(), "{name} still listed");
+}
+
+#[test]
+fn a_root_frame_task_ends_when_its_frame_completes() {
+    ends_at_completion(done_after_one_wait(), "nesting::done_after_one_wait");
+    ends_at_completion(
+        labelled_done_after_one_wait(),
+        "nesting::labelled_done_after_one_wait",
+    );
+}

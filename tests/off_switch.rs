@@ -42,6 +42,9 @@ async fn set_enabled_switches_tracking_at_run_time() {
     // A `#[track]` future polled outside any task is not a task of its own either.
     let (root_tx, root_rx) = oneshot::channel();
     let root = tokio::spawn(parked(root_rx));
+    // Nor is one made while off and first polled after switching back on.
+    let (made_off_tx, made_off_rx) = oneshot::channel();
+    let made_off = parked(made_off_rx);
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     let snap = taskprof::snapshot();
     assert!(named(&snap, "off").is_empty(), "{snap:#}");
@@ -64,13 +67,17 @@ async fn set_enabled_switches_tracking_at_run_time() {
         named(s, "again").first().map(|_| ())
     })
     .await;
-    // Tasks spawned while off stay untracked.
-    assert!(named(&taskprof::snapshot(), "off").is_empty());
+    let made_off = tokio::spawn(made_off);
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let snap = taskprof::snapshot();
+    // Tasks spawned while off stay untracked, and frames made while off stay plain futures.
+    assert!(named(&snap, "off").is_empty(), "{snap:#}");
+    assert!(named(&snap, "off_switch::parked").is_empty(), "{snap:#}");
 
-    for tx in [on_tx, off_tx, root_tx, again_tx] {
+    for tx in [on_tx, off_tx, root_tx, again_tx, made_off_tx] {
         let _ = tx.send(());
     }
-    for handle in [on_task, off_task, root, again_task] {
+    for handle in [on_task, off_task, root, again_task, made_off] {
         handle.await.expect("completes");
     }
 }

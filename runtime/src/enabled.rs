@@ -47,6 +47,8 @@ fn from_env() -> bool {
 /// as it is (one check per spawn and per poll), and `#[track]` frames and `.await`s record nothing.
 /// Tasks already tracked stay tracked until they end; tasks spawned while off are never tracked,
 /// even after tracking is switched back on, so a snapshot shows what was spawned while on.
+/// Likewise a `#[track]` call made while off returns a plain future (one comparison per poll),
+/// which never becomes a task of its own.
 ///
 /// Without a call, tracking is on unless the environment variable `TASKPROF` is `off`
 /// (or `0`, `false`, `no`), read once, at the first tracked spawn or frame. A call overrides it.
