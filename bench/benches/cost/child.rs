@@ -107,6 +107,14 @@ pub struct Children {
 /// scaling size with `opts.scaling_reps` dumps each).
 pub fn run_all(opts: &Opts) -> Children {
     let mut out = Children::default();
+    // First: a nanosecond row, measured before the children that park a million tasks. Run
+    // right after one, or 5 s after, it read twice its usual delta on this machine (12 to 14 ns
+    // per chain against 6 to 7), as it did in a full run that ran it last.
+    eprintln!("child: TASKPROF=off");
+    out.off_env = spawn(
+        &format!("offenv {} {}", opts.off_env_iters, opts.off_env_rounds),
+        &[("TASKPROF", "off")],
+    );
     for tool in crate::tools::TOOLS {
         let reps: Vec<Report> = (0..opts.children_reps)
             .filter_map(|_| {
@@ -136,11 +144,6 @@ pub fn run_all(opts: &Opts) -> Children {
             out.scaling.push((n, merge(&reps)));
         }
     }
-    eprintln!("child: TASKPROF=off");
-    out.off_env = spawn(
-        &format!("offenv {} {}", opts.off_env_iters, opts.off_env_rounds),
-        &[("TASKPROF", "off")],
-    );
     out
 }
 
