@@ -875,7 +875,10 @@ fn ends_at_completion<F: std::future::Future<Output = ()>>(fut: F, name: &str) {
     };
     assert!(fut.as_mut().poll(&mut cx).is_ready());
     // Completed, not yet dropped: the task is gone.
-    assert!(task(&taskprof::snapshot(), id).is_none(), "{name} still listed");
+    assert!(
+        task(&taskprof::snapshot(), id).is_none(),
+        "{name} still listed"
+    );
 }
 
 #[test]
