@@ -260,17 +260,9 @@ impl<'a> Slow<'a> {
         labels: &'a mut Labelled,
         executor: &Waker,
     ) -> Self {
-        if !mode.is_special() && crate::stack::current_task().is_none() {
-            // The labels go into the task instead.
-            *mode = first_poll(site);
-        }
         match mode.frame_mode() {
             FrameMode::Off => Slow::Off,
-            FrameMode::Root(_) => match RootPoll::begin(site, *mode, executor) {
-                (_, Some(root)) => Slow::Root(root),
-                (_, None) => Slow::Off,
-            },
-            FrameMode::Nested => {
+            FrameMode::Nested if crate::stack::current_task().is_some() => {
                 let scope = &mut **labels.0.get_or_insert_with(|| {
                     let labels = site
                         .labels()
@@ -281,6 +273,12 @@ impl<'a> Slow<'a> {
                 });
                 let prev = scope.enter();
                 Slow::Nested(scope, prev)
+            }
+            // A root, or a frame outside any task that becomes one: its labels go into the task.
+            FrameMode::Root(_) | FrameMode::Nested => {
+                let (new, root) = RootPoll::begin(site, *mode, executor);
+                *mode = new;
+                root.map_or(Slow::Off, Slow::Root)
             }
         }
     }
