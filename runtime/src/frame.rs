@@ -166,7 +166,12 @@ fn poll_labelled<F: Future>(
     let slow = Slow::before(site, mode, labels, cx.waker());
     let waker = slow.waker().unwrap_or(cx.waker());
     let out = fut.poll(&mut Context::from_waker(waker));
-    slow.after(site, mode, start, out.is_pending());
+    let pending = out.is_pending();
+    slow.after(site, mode, start, pending);
+    if !pending {
+        // As in `poll_frame`: a completed frame's drop has nothing left to do.
+        *mode = Pushed::NONE;
+    }
     out
 }
 
@@ -301,13 +306,7 @@ impl<'a> Slow<'a> {
                 record(mode, site, start, pending);
                 scope.exit(prev, !pending);
             }
-            Slow::Root(root) => {
-                root.end(site, pending);
-                if !pending {
-                    // Its task has ended: nothing left for the frame's drop.
-                    *mode = Pushed::NONE;
-                }
-            }
+            Slow::Root(root) => root.end(site, pending),
         }
     }
 }

@@ -437,12 +437,12 @@ impl Pushed {
     /// header index. A nested frame's mode is one comparison.
     #[inline]
     pub(crate) fn frame_mode(self) -> FrameMode {
-        if self.end != u16::MAX {
+        if !self.is_special() {
             FrameMode::Nested
-        } else if self.start == 0 {
-            FrameMode::Off
-        } else {
+        } else if self.is_root() {
             FrameMode::Root(self.generation)
+        } else {
+            FrameMode::Off
         }
     }
 
