@@ -16,6 +16,31 @@ async fn parked(rx: oneshot::Receiver<()>) {
     let _ = rx.await;
 }
 
+/// Waits for `go`, then calls other `#[track]` fns, made only then.
+#[taskprof::track]
+async fn caller(go: oneshot::Receiver<()>, rx: oneshot::Receiver<()>, rx2: oneshot::Receiver<()>) {
+    let _ = go.await;
+    callee(rx).await;
+    labelled_callee(rx2).await;
+}
+
+#[taskprof::track]
+async fn callee(rx: oneshot::Receiver<()>) {
+    let _ = rx.await;
+}
+
+#[taskprof::track(label(kind = "callee"))]
+async fn labelled_callee(rx: oneshot::Receiver<()>) {
+    let _ = rx.await;
+}
+
+/// Whether a task of `snap` waits in the frame called `label`.
+fn waits_in(snap: &Snapshot, label: &str) -> bool {
+    snap.tasks()
+        .iter()
+        .any(|t| t.stack().iter().any(|f| f.label() == label))
+}
+
 /// Spawns a task called `name`, parked in a `#[track]` frame; returns the sender that ends it.
 fn spawn_parked(name: &'static str) -> (oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
     let (tx, rx) = oneshot::channel();
@@ -45,6 +70,12 @@ async fn set_enabled_switches_tracking_at_run_time() {
     // Nor is one made while off and first polled after switching back on.
     let (made_off_tx, made_off_rx) = oneshot::channel();
     let made_off = parked(made_off_rx);
+    // And a frame made while off, outside any task, stays plain with everything it calls:
+    // its callee, made after switching back on, does not become a task of its own.
+    let (go_tx, go_rx) = oneshot::channel();
+    let (callee_tx, callee_rx) = oneshot::channel();
+    let (labelled_tx, labelled_rx) = oneshot::channel();
+    let off_caller = tokio::spawn(caller(go_rx, callee_rx, labelled_rx));
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     let snap = taskprof::snapshot();
     assert!(named(&snap, "off").is_empty(), "{snap:#}");
@@ -68,16 +99,22 @@ async fn set_enabled_switches_tracking_at_run_time() {
     })
     .await;
     let made_off = tokio::spawn(made_off);
+    go_tx.send(()).expect("the caller waits");
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     let snap = taskprof::snapshot();
     // Tasks spawned while off stay untracked, and frames made while off stay plain futures.
     assert!(named(&snap, "off").is_empty(), "{snap:#}");
     assert!(named(&snap, "off_switch::parked").is_empty(), "{snap:#}");
+    assert!(!waits_in(&snap, "off_switch::callee"), "{snap:#}");
+    callee_tx.send(()).expect("the callee waits");
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let snap = taskprof::snapshot();
+    assert!(!waits_in(&snap, "off_switch::labelled_callee"), "{snap:#}");
 
-    for tx in [on_tx, off_tx, root_tx, again_tx, made_off_tx] {
+    for tx in [on_tx, off_tx, root_tx, again_tx, made_off_tx, labelled_tx] {
         let _ = tx.send(());
     }
-    for handle in [on_task, off_task, root, again_task, made_off] {
+    for handle in [on_task, off_task, root, again_task, made_off, off_caller] {
         handle.await.expect("completes");
     }
 }

@@ -6,7 +6,7 @@ use syn::ext::IdentExt;
 use syn::visit_mut::{self, VisitMut};
 use syn::{
     AttrStyle, Attribute, Error, FnArg, Ident, Item, ItemFn, LitStr, Pat, PatIdent, ReturnType,
-    Signature, Stmt, TraitItemFn, Type, TypeInfer,
+    Signature, Stmt, TraitItemFn, Type, TypeInfer, Visibility,
 };
 
 use crate::args::Args;
@@ -102,9 +102,18 @@ fn expand(args: &Args, func: ItemFn) -> TokenStream {
     let inner = attrs
         .iter()
         .filter(|a| matches!(a.style, AttrStyle::Inner(_)));
-    let (sig, body) = if is_async && returns_future(&sig, &attrs) {
+    // A frame whose type says `InFrame` is polled without its root path where another
+    // `#[track]` body awaits it (see `InFrame` in the runtime). Not for a fn without `pub` that
+    // takes `self` or names `Self`: it may be a trait's provided method, whose signature every
+    // impl of the trait would then have to meet. (In a trait impl the bound refines the trait's
+    // signature, which is allowed.)
+    let in_frame = !matches!(vis, Visibility::Inherited)
+        || (sig.receiver().is_none() && !names_self(sig.to_token_stream()));
+    let refines = in_frame && matches!(vis, Visibility::Inherited);
+    let returns_frame = is_async && returns_future(&sig, &attrs);
+    let (sig, body) = if returns_frame {
         let output = sig.output.clone();
-        let (sig, rebind) = future_sig(sig);
+        let (sig, rebind) = future_sig(sig, in_frame);
         let body = framed_body(args, &sig, &output, Some(&rebind), &stmts);
         (sig, body)
     } else if is_async {
@@ -114,12 +123,30 @@ fn expand(args: &Args, func: ItemFn) -> TokenStream {
         (sig, quote!(#(#stmts)*))
     };
 
-    let mut tokens = quote!(#(#outer)* #vis #sig);
+    // `Future<Output = ..> + InFrame` says the output where readers look for it (clippy would
+    // have `impl InFrame<Output = ..>`).
+    let allow = match (in_frame && returns_frame, refines) {
+        (false, _) => TokenStream::new(),
+        (true, false) => quote!(#[allow(clippy::implied_bounds_in_impls)]),
+        (true, true) => {
+            quote!(#[allow(refining_impl_trait, clippy::implied_bounds_in_impls)])
+        }
+    };
+    let mut tokens = quote!(#(#outer)* #allow #vis #sig);
     block.brace_token.surround(&mut tokens, |tokens| {
         // `#![..]` stays first in the fn body, where it applies to all of it.
         tokens.extend(quote!(#(#inner)* #imports #body));
     });
     tokens
+}
+
+/// Whether `tokens` name `Self` anywhere.
+fn names_self(tokens: TokenStream) -> bool {
+    tokens.into_iter().any(|t| match t {
+        proc_macro2::TokenTree::Ident(i) => i == "Self",
+        proc_macro2::TokenTree::Group(g) => names_self(g.stream()),
+        _ => false,
+    })
 }
 
 /// Whether the `async fn` can become a `fn` returning its frame: one state machine per call
@@ -206,13 +233,14 @@ fn returns_future(sig: &Signature, attrs: &[Attribute]) -> bool {
 ///     assert_eq!(depth(5).await, 5);
 /// });
 /// ```
-fn future_sig(mut sig: Signature) -> (Signature, TokenStream) {
+fn future_sig(mut sig: Signature, in_frame: bool) -> (Signature, TokenStream) {
     sig.asyncness = None;
     let output = match &sig.output {
         ReturnType::Default => quote!(()),
         ReturnType::Type(_, ty) => ty.to_token_stream(),
     };
-    sig.output = syn::parse_quote!(-> impl ::core::future::Future<Output = #output>);
+    let in_frame = in_frame.then(|| quote!(+ ::taskprof::__private::InFrame));
+    sig.output = syn::parse_quote!(-> impl ::core::future::Future<Output = #output> #in_frame);
     let mut rebind = TokenStream::new();
     for (i, input) in sig.inputs.iter_mut().enumerate() {
         match input {

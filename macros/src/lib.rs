@@ -42,6 +42,15 @@ use proc_macro::TokenStream;
 /// still has to see as `async` (`#[tokio::main]`, `#[instrument]`, ... written after
 /// `#[track]`), or an `async fn` marked `unsafe`, stays `async` and awaits its frame.
 ///
+/// The returned future's type also says `+ InFrame` (a hidden trait), so that an `.await` on
+/// the call directly in another `#[track]` body polls it as a callee: without the code that
+/// would make it a task of its own when polled outside any task, which lets the compiler
+/// inline it into its caller as it inlines a plain `async fn`. The bound is left out where the
+/// fn may be a trait's provided method, whose signature every impl would then have to meet: a
+/// fn without `pub` that takes `self` or names `Self`. (A trait's provided fn without `pub`,
+/// `self` or `Self` that an impl overrides without `#[track]` is the one case that does not
+/// compile; write `#[track]` on the override too.)
+///
 /// # Arguments
 ///
 /// - `name = "..."`: the frame label, instead of `module::function` / `Type::method`.
@@ -66,7 +75,7 @@ use proc_macro::TokenStream;
 /// # Expands roughly to
 ///
 /// ```text
-/// fn load(&self, id: u64) -> impl Future<Output = Result<Row, DbError>> {
+/// fn load(&self, id: u64) -> impl Future<Output = Result<Row, DbError>> /* + InFrame if `pub` */ {
 ///     static __TASKPROF_FN: FnSite = FnSite::new(
 ///         "load", module_path!(), /* location of `load` */, None, &[("kind", "db")],
 ///     );
@@ -82,14 +91,18 @@ use proc_macro::TokenStream;
 ///         if false { let r: Result<Row, DbError> = loop {}; return r; }
 ///         {
 ///             // `await_point` in an `async` block or closure, or for a `join!`/`select!`
-///             // branch: those can be dropped while pending and take their entry back.
-///             let row = await_in_body(
-///                 { static S: AwaitSite = AwaitSite::new(
-///                       &__TASKPROF_FN, /* location of `get` */, "self.client.get(id)");
-///                   struct T; impl AwaitSiteOf for T { fn site() -> &'static AwaitSite { &S } }
-///                   T },
-///                 self.client.get(id),
-///             ).await?;
+///             // branch: those can be dropped while pending and take their entry back. A
+///             // call's future is dispatched on its type: a `#[track]` frame (`InFrame`) is
+///             // polled as a callee, anything else as it is.
+///             let row = match self.client.get(id) {
+///                 awaited => (&awaited).__taskprof_await_kind().await_in_body(
+///                     { static S: AwaitSite = AwaitSite::new(
+///                           &__TASKPROF_FN, /* location of `get` */, "self.client.get(id)");
+///                       struct T; impl AwaitSiteOf for T { fn site() -> &'static AwaitSite { &S } }
+///                       T },
+///                     awaited,
+///                 ),
+///             }.await?;
 ///             tokio::spawn(spawned(refresh_cache(id))); // `spawned` is `#[track_caller]`
 ///             Ok(row)
 ///         }

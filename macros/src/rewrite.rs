@@ -26,6 +26,8 @@ pub(crate) struct Rewriter {
     blocking_kinds: bool,
     /// A `.send()` / `.execute(r)` call was rewritten (maybe an HTTP request).
     http: bool,
+    /// An `.await` on a call directly in the body dispatches on the future's type.
+    await_kinds: bool,
     /// How many `async` blocks and closures enclose the expression being visited: an `.await`
     /// directly in the body (0) needs no drop code (see `InBody`).
     nested: u32,
@@ -38,6 +40,7 @@ impl Rewriter {
             spawn_kinds: false,
             blocking_kinds: false,
             http: false,
+            await_kinds: false,
             nested: 0,
         }
     }
@@ -58,6 +61,9 @@ impl Rewriter {
         if self.http {
             kinds.push(quote!(HttpProbe as _, HttpExecProbe as _, NoHttpProbe as _,));
         }
+        if self.await_kinds {
+            kinds.push(quote!(FrameAwaitKind as _, AnyAwaitKind as _,));
+        }
         if kinds.is_empty() {
             return TokenStream::new();
         }
@@ -77,13 +83,20 @@ impl Rewriter {
         let start = first_span(tokens.clone());
         let end = end.unwrap_or_else(|| last_span(tokens));
         self.visit_expr_mut(expr);
+        // The future of a call directly in the body may be a `#[track]` frame, polled then
+        // without its root path (see `InFrame`); the type decides, so anything else is awaited
+        // as before. Only calls: a `#[track]` frame comes from one, and a call's type is known
+        // here (a bare `todo!()` or an uninferred variable would not be).
+        let call = matches!(strip_parens(expr), Expr::Call(_) | Expr::MethodCall(_));
         let inner = std::mem::replace(expr, Expr::Verbatim(TokenStream::new()));
-        let func = if in_body {
-            "await_in_body"
-        } else {
-            "await_point"
+        *expr = match (in_body, call) {
+            (true, true) => {
+                self.await_kinds = true;
+                site.await_frame(inner, start, end)
+            }
+            (true, false) => Expr::Call(site.await_point("await_in_body", inner, start, end)),
+            (false, _) => Expr::Call(site.await_point("await_point", inner, start, end)),
         };
-        *expr = Expr::Call(site.await_point(func, inner, start, end));
     }
 
     /// `tokio::spawn(A)`, `JoinSet::spawn(&mut set, A)`, ... → the same call on `spawned(A)`.
@@ -338,6 +351,19 @@ impl Site {
     /// `expr` stays a direct argument, so its temporaries live exactly as long as before; the
     /// static and the type are in their own block, so every site can use the same names.
     fn await_point(&self, func: &str, expr: Expr, start: Span, end: Span) -> ExprCall {
+        ExprCall {
+            attrs: Vec::new(),
+            func: Box::new({
+                let func = Ident::new(func, start);
+                parse_quote_spanned!(start=> ::taskprof::__private::#func)
+            }),
+            paren_token: token::Paren(end),
+            args: Punctuated::from_iter([self.site_block(), expr]),
+        }
+    }
+
+    /// The site as a zero-sized type, in a block of its own.
+    fn site_block(&self) -> Expr {
         let location = quote_spanned!(self.span=> ::core::panic::Location::caller());
         let text = LitStr::new(&self.text, Span::call_site());
         let site_type = Ident::new("__TaskprofAwait", Span::mixed_site());
@@ -353,15 +379,30 @@ impl Site {
             }
             #site_type
         }};
-        ExprCall {
+        site
+    }
+}
+
+impl Site {
+    /// `match expr { e => (&e).__taskprof_await_kind().await_in_body(SITE, e) }`: the tag the
+    /// awaited type picks wraps it (see `FrameAwaitKind`). The bare `match` keeps `expr`'s
+    /// temporaries to the end of the user's statement, as a direct argument does.
+    fn await_frame(&self, expr: Expr, start: Span, end: Span) -> Expr {
+        let site = self.site_block();
+        let awaited = Ident::new("__taskprof_awaited", Span::mixed_site());
+        let method = Ident::new("await_in_body", start);
+        let mut call: ExprMethodCall = parse_quote_spanned! {start=>
+            (&#awaited).__taskprof_await_kind().#method(#site, #awaited)
+        };
+        call.paren_token = token::Paren(end);
+        let arm: Arm = parse_quote!(#awaited => #call);
+        Expr::Match(ExprMatch {
             attrs: Vec::new(),
-            func: Box::new({
-                let func = Ident::new(func, start);
-                parse_quote_spanned!(start=> ::taskprof::__private::#func)
-            }),
-            paren_token: token::Paren(end),
-            args: Punctuated::from_iter([site, expr]),
-        }
+            match_token: Token![match](Span::call_site()),
+            expr: Box::new(expr),
+            brace_token: token::Brace(Span::call_site()),
+            arms: vec![arm],
+        })
     }
 }
 

@@ -1,12 +1,16 @@
 //! The run-time off switch: [`set_enabled`] and the `TASKPROF` environment variable.
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
-const UNSET: u8 = 0;
-const ON: u8 = 1;
-const OFF: u8 = 2;
+use crate::stack::Pushed;
 
-static STATE: AtomicU8 = AtomicU8::new(UNSET);
+const UNSET: u64 = 0;
+const ON: u64 = 1;
+/// The bits of [`Pushed::OFF`], so a new frame's mode is the switch's value under a mask (see
+/// [`initial_mode`]): one load and one `and`, no comparison.
+const OFF: u64 = Pushed::OFF.to_bits();
+
+static STATE: AtomicU64 = AtomicU64::new(UNSET);
 
 /// Whether new tasks and frames are tracked: one relaxed load once the environment was read.
 #[inline]
@@ -18,11 +22,12 @@ pub(crate) fn enabled() -> bool {
     }
 }
 
-/// Whether tracking is known to be off: one load, and no call (the environment is read by
-/// [`enabled`]).
+/// The mode a new `#[track]` frame starts in: [`Pushed::OFF`] if tracking is known to be off,
+/// else [`Pushed::NONE`] (the environment is read by [`enabled`]). Masking the switch's value
+/// gives it: `UNSET` and `ON` have no bit of `OFF`'s set.
 #[inline]
-pub(crate) fn known_off() -> bool {
-    STATE.load(Ordering::Relaxed) == OFF
+pub(crate) fn initial_mode() -> Pushed {
+    Pushed::from_bits(STATE.load(Ordering::Relaxed) & OFF)
 }
 
 #[cold]
@@ -47,8 +52,8 @@ fn from_env() -> bool {
 /// as it is (one check per spawn and per poll), and `#[track]` frames and `.await`s record nothing.
 /// Tasks already tracked stay tracked until they end; tasks spawned while off are never tracked,
 /// even after tracking is switched back on, so a snapshot shows what was spawned while on.
-/// Likewise a `#[track]` call made while off returns a plain future (one comparison per poll),
-/// which never becomes a task of its own.
+/// Likewise a `#[track]` call made while off returns a plain future, which never becomes a task
+/// of its own, nor do the `#[track]` calls it awaits when it is not inside a tracked task.
 ///
 /// Without a call, tracking is on unless the environment variable `TASKPROF` is `off`
 /// (or `0`, `false`, `no`), read once, at the first tracked spawn or frame. A call overrides it.

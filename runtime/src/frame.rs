@@ -102,7 +102,47 @@ impl<F: Future, S: FnSiteOf, L: FrameLabels> Future for Framed<F, S, L> {
     }
 }
 
-/// Polls a frame: `labels` is `None` for a frame without labels (a constant once inlined).
+/// Implemented by the future of every `#[track]` function that returns its frame: lets an
+/// `.await` directly in another `#[track]` function's body poll it without the root path.
+///
+/// Such a frame is polled while its caller's frame is: inside the caller's task, or the task the
+/// caller became as a root, or outside any task only when the caller was made while tracking was
+/// off (its callees then stay plain futures, as it does). So it never becomes a root itself, and
+/// its poll has no code for it. That code costs even where it never runs: a call on any path
+/// to the body's poll makes the compiler reload the body's state and dispatch on it there, and
+/// keep the root's poll across it (13 of the 23 instructions a non-suspending frame cost over a
+/// plain `async fn`). Without it, the compiler knows the state of a future just made and
+/// inlines the body as it would without taskprof. The macro picks this poll by the awaited
+/// expression's type (see [`AwaitFrame`]).
+#[doc(hidden)]
+pub trait InFrame: Future {
+    /// Polls the frame as one awaited directly in a `#[track]` function's body.
+    fn poll_in_body(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output>;
+}
+
+impl<F: Future, S: FnSiteOf, L: FrameLabels> InFrame for Framed<F, S, L> {
+    #[inline]
+    fn poll_in_body(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let site = S::site();
+        if let Some(labels) = this.labels.labelled() {
+            return poll_labelled(this.fut, site, this.mode, labels, cx, true);
+        }
+        let mode = this.mode;
+        let start = mark();
+        let out = this.fut.poll(cx);
+        if out.is_ready() {
+            *mode = Pushed::NONE;
+        } else if !mode.is_special() {
+            // Records nothing outside a task (a caller made while tracking was off).
+            *mode = frame_pending(site, start);
+        }
+        out
+    }
+}
+
+/// Polls a frame awaited by anything but a `#[track]` body (an executor, a plain `async`
+/// block): `labels` is `None` for a frame without labels (a constant once inlined).
 ///
 /// `fut.poll` is called in one place only, with as little around it as can be. An `async fn`'s
 /// body polled from one call site is inlined into its caller however large it is (the
@@ -119,13 +159,17 @@ fn poll_frame<F: Future>(
     cx: &mut Context<'_>,
 ) -> Poll<F::Output> {
     if let Some(labels) = labels {
-        return poll_labelled(fut, site, mode, labels, cx);
+        return poll_labelled(fut, site, mode, labels, cx, false);
     }
     let (task, start) = FAST.with(|f| (f.task.get(), f.len.get()));
     // A frame outside any task is, or becomes, a task of its own (a root), unless it was
     // created while tracking was switched off: then it stays a plain future.
     let special = mode.is_special();
-    let root = if special { mode.is_root() } else { task == 0 };
+    let root = if special {
+        *mode != Pushed::OFF
+    } else {
+        task == 0
+    };
     let root = if root {
         // The mode goes by value: a pointer into the frame given to a call would make the
         // compiler keep every field of the caller's future in memory.
@@ -153,7 +197,8 @@ fn poll_frame<F: Future>(
     out
 }
 
-/// Polls a frame with `label(..)` arguments (its own type: the macro picks it).
+/// Polls a frame with `label(..)` arguments (its own type: the macro picks it); `in_body`: as
+/// one awaited in a `#[track]` body, which never becomes a root (see [`InFrame`]).
 #[inline]
 fn poll_labelled<F: Future>(
     fut: Pin<&mut F>,
@@ -161,9 +206,10 @@ fn poll_labelled<F: Future>(
     mode: &mut Pushed,
     labels: &mut Labelled,
     cx: &mut Context<'_>,
+    in_body: bool,
 ) -> Poll<F::Output> {
     let start = crate::stack::mark();
-    let slow = Slow::before(site, mode, labels, cx.waker());
+    let slow = Slow::before(site, mode, labels, cx.waker(), in_body);
     let waker = slow.waker().unwrap_or(cx.waker());
     let out = fut.poll(&mut Context::from_waker(waker));
     let pending = out.is_pending();
@@ -264,10 +310,13 @@ impl<'a> Slow<'a> {
         mode: &mut Pushed,
         labels: &'a mut Labelled,
         executor: &Waker,
+        in_body: bool,
     ) -> Self {
+        let in_task = crate::stack::current_task().is_some();
         match mode.frame_mode() {
             FrameMode::Off => Slow::Off,
-            FrameMode::Nested if crate::stack::current_task().is_some() => {
+            FrameMode::Nested if in_body && !in_task => Slow::Off,
+            FrameMode::Nested if in_task => {
                 let scope = &mut **labels.0.get_or_insert_with(|| {
                     let labels = site
                         .labels()
@@ -356,6 +405,83 @@ fn first_poll(site: &'static FnSite) -> Pushed {
 fn frame_pending(site: &'static FnSite, start: usize) -> Pushed {
     let (id, me) = (site.id(), site as *const FnSite as usize);
     FAST.with(|f| f.frame_pending(id, me, start))
+}
+
+pin_project_lite::pin_project! {
+    /// A `#[track]` frame awaited directly in another `#[track]` function's body: polled with
+    /// [`InFrame::poll_in_body`].
+    #[doc(hidden)]
+    #[must_use = "futures do nothing unless polled"]
+    pub struct InBodyFrame<F> {
+        #[pin]
+        fut: F,
+    }
+}
+
+impl<F: InFrame> Future for InBodyFrame<F> {
+    type Output = F::Output;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        self.project().fut.poll_in_body(cx)
+    }
+}
+
+// An `.await` directly in a `#[track]` body dispatches on the awaited future's type with autoref
+// specialization: `match E { e => (&e).__taskprof_await_kind().await_in_body(SITE, e) }` picks
+// `AwaitFrame` when `E` is a `#[track]` frame (its type says `InFrame`) and `AwaitAny` otherwise.
+
+/// Tag: the awaited future is a `#[track]` frame.
+#[doc(hidden)]
+pub struct AwaitFrame;
+/// Tag: any other awaited value.
+#[doc(hidden)]
+pub struct AwaitAny;
+
+/// Chosen for an awaited `#[track]` frame.
+#[doc(hidden)]
+pub trait FrameAwaitKind {
+    /// Picks the tag.
+    #[inline]
+    fn __taskprof_await_kind(&self) -> AwaitFrame {
+        AwaitFrame
+    }
+}
+impl<F: InFrame> FrameAwaitKind for F {}
+
+/// Fallback for any other awaited value.
+#[doc(hidden)]
+pub trait AnyAwaitKind {
+    /// Picks the tag.
+    #[inline]
+    fn __taskprof_await_kind(&self) -> AwaitAny {
+        AwaitAny
+    }
+}
+impl<T> AnyAwaitKind for &T {}
+
+impl AwaitFrame {
+    /// [`await_in_body`] for a frame: polled without the root path.
+    #[inline]
+    pub fn await_in_body<F: InFrame, S: AwaitSiteOf>(
+        self,
+        site: S,
+        fut: F,
+    ) -> AwaitPoint<InBodyFrame<F>, S, InBody> {
+        await_in_body(site, InBodyFrame { fut })
+    }
+}
+
+impl AwaitAny {
+    /// [`await_in_body`].
+    #[inline]
+    pub fn await_in_body<F: IntoFuture, S: AwaitSiteOf>(
+        self,
+        site: S,
+        fut: F,
+    ) -> AwaitPoint<F::IntoFuture, S, InBody> {
+        await_in_body(site, fut)
+    }
 }
 
 pin_project_lite::pin_project! {

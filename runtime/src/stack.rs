@@ -110,6 +110,7 @@ pub(crate) struct Fast {
     pub(crate) header: Cell<Option<&'static crate::task::Header>>,
     /// Bumped when a task poll starts and when the path is cut back (a poll ends): a frame
     /// dropped later can tell whether the range it pushed is still this poll's and in place.
+    /// Never 0 (see [`Pushed::needs_drop`]).
     pub(crate) generation: Cell<u32>,
     /// Length of the pending path of the current poll.
     pub(crate) len: Cell<usize>,
@@ -134,7 +135,7 @@ thread_local! {
         Fast {
             task: Cell::new(0),
             header: Cell::new(None),
-            generation: Cell::new(0),
+            generation: Cell::new(1),
             len: Cell::new(0),
             rich: Cell::new(false),
             buried: Cell::new(false),
@@ -160,6 +161,12 @@ pub(crate) fn push(e: Entry) {
 }
 
 impl Fast {
+    /// Starts a new generation: generations start at 1 and step by 2, so they are never 0.
+    #[inline]
+    pub(crate) fn bump_generation(&self) {
+        self.generation.set(self.generation.get().wrapping_add(2));
+    }
+
     #[inline]
     fn push(&self, e: Entry) {
         let n = self.len.get();
@@ -178,11 +185,7 @@ impl Fast {
         if end >= usize::from(u16::MAX) {
             return Pushed::NONE;
         }
-        Pushed {
-            generation: self.generation.get(),
-            start: start as u16,
-            end: end as u16,
-        }
+        Pushed::new(self.generation.get(), start as u16, end as u16)
     }
 
     /// A `#[track]` frame (site `id` at address `me`) whose poll started at path length
@@ -301,7 +304,7 @@ pub(crate) fn truncate_path(len: usize) {
         if f.len.get() > len {
             f.len.set(len);
         }
-        f.generation.set(f.generation.get().wrapping_add(1));
+        f.bump_generation();
     });
 }
 
@@ -375,61 +378,71 @@ pub(crate) enum FrameMode {
 /// back if it completes or is dropped before the poll ends: a `select!` branch that lost, or a
 /// future cancelled by `timeout`, must not stay on the stack its task publishes. Eight bytes:
 /// every frame carries one.
-// `repr(C)`: passed whole to an `extern "C"` function (see `frame::drop_frame`).
-#[derive(Clone, Copy)]
-#[repr(C)]
-pub(crate) struct Pushed {
-    generation: u32,
-    start: u16,
-    end: u16,
-}
+///
+/// One integer, so a frame's mode is written and compared in one instruction: the poll's
+/// generation in bits 0..32, the range's `start` in bits 32..48 and its `end` in bits 48..64.
+// `repr(transparent)`: passed whole to an `extern "C"` function (see `frame::drop_frame`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(transparent)]
+pub(crate) struct Pushed(u64);
 
 impl Pushed {
     /// Nothing pushed (`end == 0` never names a real range).
-    pub(crate) const NONE: Pushed = Pushed {
-        generation: 0,
-        start: 0,
-        end: 0,
-    };
+    pub(crate) const NONE: Pushed = Pushed::new(0, 0, 0);
 
     /// The mode of a frame created (or first polled outside any task) while tracking was
     /// switched off: a plain future.
-    pub(crate) const OFF: Pushed = Pushed {
-        generation: 0,
-        start: 0,
-        end: u16::MAX,
-    };
+    pub(crate) const OFF: Pushed = Pushed::new(0, 0, u16::MAX);
+
+    const fn new(generation: u32, start: u16, end: u16) -> Pushed {
+        Pushed(generation as u64 | (start as u64) << 32 | (end as u64) << 48)
+    }
+
+    fn generation(self) -> u32 {
+        self.0 as u32
+    }
+
+    fn start(self) -> u16 {
+        (self.0 >> 32) as u16
+    }
+
+    fn end(self) -> u16 {
+        (self.0 >> 48) as u16
+    }
 
     /// The mode a new frame starts in: [`OFF`](Self::OFF) if tracking is switched off (decided
     /// where the future is made, so polling it costs one comparison), else [`NONE`](Self::NONE).
     #[inline]
     pub(crate) fn initial() -> Pushed {
-        if crate::enabled::known_off() {
-            Pushed::OFF
-        } else {
-            Pushed::NONE
-        }
+        crate::enabled::initial_mode()
+    }
+
+    /// The mode as one integer.
+    pub(crate) const fn to_bits(self) -> u64 {
+        self.0
+    }
+
+    /// The mode [`to_bits`](Self::to_bits) gave.
+    #[inline]
+    pub(crate) const fn from_bits(bits: u64) -> Pushed {
+        Pushed(bits)
     }
 
     /// Whether the frame is a root or [`OFF`](Self::OFF) (not nested in a task).
     #[inline]
     pub(crate) fn is_special(self) -> bool {
-        self.end == u16::MAX
+        self.end() == u16::MAX
     }
 
     /// Whether the frame is a root (given [`is_special`](Self::is_special)).
     #[inline]
     pub(crate) fn is_root(self) -> bool {
-        self.start != 0
+        self.start() != 0
     }
 
     /// The mode of a root frame: the task whose header is at `index`.
     pub(crate) fn root(index: u32) -> Pushed {
-        Pushed {
-            generation: index,
-            start: 1,
-            end: u16::MAX,
-        }
+        Pushed::new(index, 1, u16::MAX)
     }
 
     /// What a frame's `Pushed` says of the frame: `end == u16::MAX` (never the end of a range)
@@ -440,17 +453,18 @@ impl Pushed {
         if !self.is_special() {
             FrameMode::Nested
         } else if self.is_root() {
-            FrameMode::Root(self.generation)
+            FrameMode::Root(self.generation())
         } else {
             FrameMode::Off
         }
     }
 
     /// Whether dropping the frame has work to do: a range to take back or a task to end (not
-    /// [`NONE`](Self::NONE) nor [`OFF`](Self::OFF)).
+    /// [`NONE`](Self::NONE) nor [`OFF`](Self::OFF)). One test: a range's generation is never
+    /// 0 and a root's `start` is 1, while those two have neither.
     #[inline]
     pub(crate) fn needs_drop(self) -> bool {
-        self.end != 0 && (self.start != 0 || self.end != u16::MAX)
+        self.0 & ((1 << 48) - 1) != 0
     }
 
     /// Records the range `start..` up to the current end of the path (nothing for a path
@@ -463,7 +477,7 @@ impl Pushed {
     /// Drains the range if it is still this poll's and still in place.
     #[inline]
     pub(crate) fn retract(&mut self) {
-        if self.end != 0 {
+        if self.end() != 0 {
             std::mem::replace(self, Pushed::NONE).retract_slow();
         }
     }
@@ -471,10 +485,10 @@ impl Pushed {
     #[cold]
     fn retract_slow(self) {
         let (task, generation) = FAST.with(|f| (f.task.get(), f.generation.get()));
-        if task == 0 || generation != self.generation {
+        if task == 0 || generation != self.generation() {
             return;
         }
-        bury(usize::from(self.start), usize::from(self.end));
+        bury(usize::from(self.start()), usize::from(self.end()));
     }
 }
 

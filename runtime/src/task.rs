@@ -609,7 +609,7 @@ impl TaskCore {
             _ => None,
         };
         let (prev_task, prev_header, start, rich) = FAST.with(|f| {
-            f.generation.set(f.generation.get().wrapping_add(1));
+            f.bump_generation();
             (
                 f.task.replace(self.id()),
                 f.header.replace(self.header),

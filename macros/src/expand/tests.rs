@@ -17,6 +17,8 @@ fn count(haystack: &str, needle: &str) -> usize {
 
 const AWAIT_POINT: &str = "::taskprof::__private::await_point(";
 const IN_BODY: &str = "::taskprof::__private::await_in_body(";
+/// An `.await` on a call directly in the body: dispatched on the awaited type.
+const IN_BODY_CALL: &str = ".__taskprof_await_kind().await_in_body(";
 const SPAWNED: &str = "::taskprof::__private::spawned(";
 const SPAWNED_BLOCKING: &str = "::taskprof::__private::spawned_blocking(";
 
@@ -34,8 +36,8 @@ fn async_fn_becomes_a_frame() {
         },
     );
     let expected_head = squash(
-        "#[inline] pub fn load(&self, id: u64) -> impl ::core::future::Future<Output = \
-         Result<Row, E>> { #![allow(unused)] \
+        "#[inline] #[allow(clippy::implied_bounds_in_impls)] pub fn load(&self, id: u64) -> impl ::core::future::Future<Output = \
+         Result<Row, E>> + ::taskprof::__private::InFrame { #![allow(unused)] \
          #[allow(unused_imports)] use ::taskprof::__private::{HttpProbe as _, \
          HttpExecProbe as _, NoHttpProbe as _, PassthroughKind as _}; \
          static __TASKPROF_FN: ::taskprof::__private::FnSite = \
@@ -86,6 +88,101 @@ fn async_fn_becomes_a_frame() {
     )));
     // The user's statements sit in fresh braces after the fake return.
     assert_eq!(count(&out, "return __taskprof_r; } { let row ="), 1);
+}
+
+#[test]
+fn frames_say_in_frame_unless_they_may_be_a_trait_method() {
+    const IN_FRAME: &str = "+ ::taskprof::__private::InFrame {";
+    const REFINES: &str = "#[allow(refining_impl_trait,";
+    // (item, says `InFrame`, allows refining a trait's signature)
+    let cases = [
+        // A free fn, or an associated fn in a trait impl.
+        (
+            quote!(
+                async fn f() {}
+            ),
+            true,
+            true,
+        ),
+        (
+            quote!(
+                pub async fn f() {}
+            ),
+            true,
+            false,
+        ),
+        (
+            quote!(
+                pub(crate) async fn m(&self) {}
+            ),
+            true,
+            false,
+        ),
+        // Maybe a trait's provided method: every impl would have to meet the bound.
+        (
+            quote!(
+                async fn m(&self) {}
+            ),
+            false,
+            false,
+        ),
+        (
+            quote!(
+                async fn new() -> Self {
+                    Self
+                }
+            ),
+            false,
+            false,
+        ),
+        (
+            quote!(
+                async fn of(x: Vec<Self>) {}
+            ),
+            false,
+            false,
+        ),
+        // Stays an `async fn` (another attribute follows): no frame type in the signature.
+        (
+            quote!(
+                #[instrument]
+                pub async fn f() {}
+            ),
+            false,
+            false,
+        ),
+    ];
+    for (item, in_frame, refines) in cases {
+        let out = expand(quote!(), item);
+        assert_eq!(count(&out, IN_FRAME), usize::from(in_frame), "{out}");
+        assert_eq!(count(&out, REFINES), usize::from(refines), "{out}");
+    }
+}
+
+#[test]
+fn only_awaited_calls_dispatch_on_the_type() {
+    let out = expand(
+        quote!(),
+        quote! {
+            async fn f() {
+                a.await;
+                b().await;
+                (x.c()).await;
+                todo!().await;
+            }
+        },
+    );
+    assert_eq!(count(&out, IN_BODY), 2, "{out}");
+    assert_eq!(count(&out, IN_BODY_CALL), 2, "{out}");
+    assert_eq!(
+        count(
+            &out,
+            "match b() { __taskprof_awaited => (&__taskprof_awaited).__taskprof_await_kind()"
+        ),
+        1,
+        "{out}"
+    );
+    assert_eq!(count(&out, "{FrameAwaitKind as _, AnyAwaitKind as _,"), 1);
 }
 
 #[test]
@@ -247,7 +344,7 @@ fn nested_awaits_keep_their_own_text() {
             }
         ),
     );
-    assert_eq!(count(&out, IN_BODY), 2);
+    assert_eq!(count(&out, IN_BODY_CALL), 2);
     assert_eq!(count(&out, "\"outer(inner().await)\""), 1, "{out}");
     assert_eq!(count(&out, "\"inner()\""), 1);
 }
@@ -527,7 +624,7 @@ fn select_branches_are_recorded() {
     );
     // Three branches; the handlers' awaits run in the body, after the select.
     assert_eq!(count(&out, AWAIT_POINT), 3, "{out}");
-    assert_eq!(count(&out, IN_BODY), 2, "{out}");
+    assert_eq!(count(&out, IN_BODY_CALL), 2, "{out}");
     for text in [
         "\"rx.recv()\"",
         "\"handle(v)\"",
