@@ -48,8 +48,8 @@ pub use taskprof_macros::track;
 pub mod __private {
     //! Only for the output of taskprof's macros. Not public API; may change in any release.
     pub use crate::frame::{
-        AnyAwaitKind, AwaitAny, AwaitFrame, AwaitPoint, FrameAwaitKind, FrameLabels, Framed,
-        InBody, InBodyFrame, InFrame, Labelled, NoLabels, Retract, await_in_body, await_point,
+        AnyAwaitKind, AwaitAny, AwaitFrame, AwaitPoint, Callee, FrameAwaitKind, FrameLabels,
+        Framed, InBody, InFrame, Labelled, NoLabels, Retract, await_in_body, await_point,
     };
     pub use crate::http::{HttpExecProbe, HttpProbe, NoHttpProbe};
     pub use crate::leak::run_test;
