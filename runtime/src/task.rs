@@ -544,7 +544,7 @@ impl<F: Future, N: TaskName> Tracked<F, N> {
 impl<F: Future, N: TaskName> Future for Tracked<F, N> {
     type Output = F::Output;
 
-    #[inline]
+    #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
         let name = &*this.name;
@@ -554,7 +554,7 @@ impl<F: Future, N: TaskName> Future for Tracked<F, N> {
 
 /// Polls `fut` as the body of the task `core`: makes it the thread's current task, counts the
 /// poll, lists the task at its first suspension and publishes where it waits.
-#[inline]
+#[inline(always)]
 pub(crate) fn poll_task<F: Future>(
     core: &mut TaskCore,
     name: impl FnOnce() -> Name,
@@ -565,9 +565,11 @@ pub(crate) fn poll_task<F: Future>(
         return fut.poll(cx);
     }
     let polling = core.begin();
-    let tracking = core.tracking_waker(cx.waker());
-    let waker = tracking.as_ref().unwrap_or(cx.waker());
-    let out = fut.poll(&mut Context::from_waker(waker));
+    // Two poll sites: the common one passes the executor's context on as it is.
+    let out = match core.tracking_waker(cx.waker()) {
+        None => fut.poll(cx),
+        Some(tracking) => fut.poll(&mut Context::from_waker(&tracking)),
+    };
     core.end(polling, out.is_pending(), name);
     out
 }
