@@ -104,7 +104,7 @@ pub struct Children {
 }
 
 /// Runs every child scenario (`opts.children_reps` times each, merged by median; at each
-/// scaling size with `opts.scaling_reps` dumps each).
+/// scaling size `opts.scaling_children` times, with `opts.scaling_reps` dumps each).
 pub fn run_all(opts: &Opts) -> Children {
     let mut out = Children::default();
     // First: a nanosecond row, measured before the children that park a million tasks. Run
@@ -134,7 +134,7 @@ pub fn run_all(opts: &Opts) -> Children {
     // per size, merged by median: one process in a few runs slow as a whole (by up to 1.7× on
     // this machine, its memory placed worse), which is not how taskprof scales.
     for &n in &opts.scaling {
-        let reps: Vec<Report> = (0..opts.children_reps)
+        let reps: Vec<Report> = (0..opts.scaling_children)
             .filter_map(|_| {
                 eprintln!("child: taskprof scaling, {n} parked tasks");
                 spawn(&format!("parked taskprof {n} {}", opts.scaling_reps), &[])

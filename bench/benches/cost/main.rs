@@ -46,6 +46,8 @@ pub struct Opts {
     pub scaling: Vec<u64>,
     /// Dumps per child at the scaling sizes.
     pub scaling_reps: usize,
+    /// Child processes per scaling size (merged by median).
+    pub scaling_children: usize,
     /// Parked tasks of scenario 6.
     pub spawn_parked_tasks: u64,
     /// Iterations per round of the `TASKPROF=off` child.
@@ -103,6 +105,10 @@ impl Opts {
         };
         // The scaling sizes run in one child each: more reps for a steadier median.
         let scaling_reps = if test { 1 } else { 7 };
+        // Whole processes differ more than dumps within one (a process at 10k tasks read 54 or
+        // 74 ns per task, its memory placed better or worse): the median of several, cheap at
+        // these sizes (a child parking a million tasks takes a few seconds).
+        let scaling_children = if test || quick { 1 } else { 7 };
         Opts {
             quick,
             test,
@@ -114,6 +120,7 @@ impl Opts {
             dump_reps,
             scaling,
             scaling_reps,
+            scaling_children,
             spawn_parked_tasks,
             off_env_iters: if test { 1_000 } else { 200_000 },
             off_env_rounds: if test {
