@@ -132,16 +132,22 @@ pub fn run_all(opts: &Opts) -> Children {
     // Every size in children of its own with the same reps (the main children's medians include
     // a process's first, cold, dumps), so the sizes compare like with like; several children
     // per size, merged by median: one process in a few runs slow as a whole (by up to 1.7× on
-    // this machine, its memory placed worse), which is not how taskprof scales.
-    for &n in &opts.scaling {
-        let reps: Vec<Report> = (0..opts.scaling_children)
-            .filter_map(|_| {
-                eprintln!("child: taskprof scaling, {n} parked tasks");
-                spawn(&format!("parked taskprof {n} {}", opts.scaling_reps), &[])
-            })
-            .collect();
+    // this machine, its memory placed worse), which is not how taskprof scales. The sizes take
+    // turns, as the two sides of a paired round do: seven children of one size in a row ran
+    // under other conditions (10k tasks read 50 ns per task that way, 67 taking turns).
+    let mut reps: Vec<Vec<Report>> = vec![Vec::new(); opts.scaling.len()];
+    for _ in 0..opts.scaling_children {
+        for (&n, reps) in opts.scaling.iter().zip(&mut reps) {
+            eprintln!("child: taskprof scaling, {n} parked tasks");
+            reps.extend(spawn(
+                &format!("parked taskprof {n} {}", opts.scaling_reps),
+                &[],
+            ));
+        }
+    }
+    for (&n, reps) in opts.scaling.iter().zip(&reps) {
         if !reps.is_empty() {
-            out.scaling.push((n, merge(&reps)));
+            out.scaling.push((n, merge(reps)));
         }
     }
     out

@@ -128,7 +128,7 @@ impl Opts {
             } else if quick {
                 5
             } else {
-                11
+                31
             },
         }
     }
@@ -156,7 +156,7 @@ impl Opts {
             }
         } else {
             micro::PairedConfig {
-                rounds: 21,
+                rounds: 61,
                 target: Duration::from_millis(10),
             }
         })
