@@ -156,7 +156,7 @@ impl Opts {
             }
         } else {
             micro::PairedConfig {
-                rounds: 61,
+                rounds: 21,
                 target: Duration::from_millis(10),
             }
         })
