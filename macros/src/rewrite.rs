@@ -86,7 +86,7 @@ impl Rewriter {
         // The future of a call directly in the body may be a `#[track]` frame, polled then
         // without its root path (see `InFrame`); the type decides, so anything else is awaited
         // as before. Only calls: a `#[track]` frame comes from one, and a call's type is known
-        // here (a bare `todo!()` or an uninferred variable would not be).
+        // here (a macro's expansion or an uninferred variable might not be).
         let call = matches!(strip_parens(expr), Expr::Call(_) | Expr::MethodCall(_));
         let inner = std::mem::replace(expr, Expr::Verbatim(TokenStream::new()));
         *expr = match (in_body, call) {

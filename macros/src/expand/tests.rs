@@ -168,7 +168,7 @@ fn only_awaited_calls_dispatch_on_the_type() {
                 a.await;
                 b().await;
                 (x.c()).await;
-                todo!().await;
+                make!().await;
             }
         },
     );
