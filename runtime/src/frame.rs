@@ -502,7 +502,8 @@ impl AwaitAny {
 pin_project_lite::pin_project! {
     /// A recorded `.await` inside a `#[track]` function; `S` (zero-sized) names its site. `P` is
     /// [`Retract`] (takes its entries back when dropped) or, for an `.await` directly in the
-    /// function's body, [`InBody`] (no drop code).
+    /// function's body, [`InBody`] (no drop code), or [`Callee`] when what it awaits there is
+    /// another `#[track]` function's frame.
     #[doc(hidden)]
     #[must_use = "futures do nothing unless polled"]
     pub struct AwaitPoint<F, S, P = Retract> {
