@@ -1,7 +1,15 @@
 #![forbid(unsafe_code)]
-//! Scenarios 4 and 5 (and the `TASKPROF=off` rows), each run in a fresh child process: the bench
-//! binary re-executes itself with [`CHILD_ENV`] set, so every tool's memory is measured from a
-//! clean heap (no allocator reuse from an earlier tool) and a dump only sees its own tasks.
+//! Scenarios 4 and 5, and the paired comparisons that decide the verdicts of rows 1–3, 6 and 7,
+//! each run in fresh child processes: the bench binary re-executes itself with [`CHILD_ENV`]
+//! set, so every tool's memory is measured from a clean heap (no allocator reuse from an earlier
+//! tool) and a dump only sees its own tasks.
+//!
+//! The paired comparisons take the median over several children: one process reads the same
+//! code a few percent faster or slower than another, as its stack and heap are placed (address
+//! space layout randomization; the size of the environment moves the stack too). On this
+//! machine, `TASKPROF=off` spawn+join read 1.002× to 1.04× plain tokio in children that
+//! differed only in that. Within one process the bias holds for every round, so more rounds do
+//! not remove it; more processes do.
 //!
 //! A child prints one line `RESULT key=value ...` on stdout.
 
@@ -12,11 +20,15 @@ use std::time::{Duration, Instant};
 
 use taskprof_bench::{median, rss_bytes};
 
-use crate::micro::{Flavor, park, runtime};
+use crate::micro::{
+    Flavor, PAIRED_GROUPS, PARKED_GROUPS, Paired, PairedConfig, measure_pairs, park, parked_rounds,
+    record_paired, runtime,
+};
 use crate::tools::{AWAIT_TREE, Tool};
 use crate::{Opts, for_tool};
 
-/// Set in a child's environment: `parked TOOL N REPS` or `offenv ITERS ROUNDS`.
+/// Set in a child's environment: `parked TOOL N REPS`, `offenv ITERS ROUNDS`,
+/// `pairs GROUP ROUNDS TARGET_US` or `parkedpair GROUP TOOL N ROUNDS`.
 pub const CHILD_ENV: &str = "TASKPROF_BENCH_CHILD";
 
 /// What a child reported.
@@ -38,6 +50,38 @@ pub fn run(spec: &str) {
             for_tool!(tool, parked_child(n, reps))
         }
         Some(&"offenv") => off_env_child(num(1), num(2) as usize),
+        Some(&"pairs") => {
+            let group = *words.get(1).expect("group");
+            let cfg = PairedConfig {
+                rounds: num(2) as usize,
+                target: Duration::from_micros(num(3)),
+            };
+            let pairs = measure_pairs(group, cfg).unwrap_or_else(|| panic!("bad group {group}"));
+            pairs
+                .into_iter()
+                .flat_map(|(id, p)| {
+                    [
+                        (format!("{id}.ratio"), p.ratio),
+                        (format!("{id}.delta"), p.delta_ns),
+                    ]
+                })
+                .collect()
+        }
+        Some(&"parkedpair") => {
+            let group = *words.get(1).expect("group");
+            let tool = *words.get(2).expect("tool");
+            let (n, rounds) = (num(3), num(4) as usize);
+            let flavor = PARKED_GROUPS
+                .iter()
+                .find(|(g, _)| *g == group)
+                .map(|&(_, f)| f)
+                .unwrap_or_else(|| panic!("bad group {group}"));
+            let p: Paired = for_tool!(tool, parked_rounds(flavor, n, rounds));
+            Report::from([
+                ("ratio".to_owned(), p.ratio),
+                ("delta".to_owned(), p.delta_ns),
+            ])
+        }
         _ => panic!("bad {CHILD_ENV}: {spec:?}"),
     };
     let mut line = String::from("RESULT");
@@ -103,18 +147,103 @@ pub struct Children {
     pub off_env: Option<Report>,
 }
 
+/// The paired comparisons of rows 1–3 and 7 (`opts.paired_children` children per criterion
+/// group, the groups taking turns), recorded for the summary as the median over the children;
+/// then the `TASKPROF=off` child as many times, whose merged report is returned.
+pub fn run_paired(opts: &Opts) -> Option<Report> {
+    if opts.profile {
+        return None;
+    }
+    let groups: Vec<(&str, PairedConfig)> = PAIRED_GROUPS
+        .iter()
+        .filter_map(|&g| Some((g, opts.paired_for(g)?)))
+        .collect();
+    let mut reports: Vec<Vec<Report>> = vec![Vec::new(); groups.len()];
+    for _ in 0..opts.paired_children {
+        for (&(group, cfg), reports) in groups.iter().zip(&mut reports) {
+            eprintln!("child: paired rounds of {group}");
+            reports.extend(spawn(
+                &format!(
+                    "pairs {group} {} {}",
+                    cfg.rounds,
+                    cfg.target.as_micros().max(1)
+                ),
+                &[],
+            ));
+        }
+    }
+    for ((group, _), reports) in groups.iter().zip(&reports) {
+        record_merged(group, &merge(reports));
+    }
+    // A nanosecond row: run before the children that park a million tasks. Run right after
+    // one, or 5 s after, it read twice its usual delta on this machine.
+    opts.paired_for(crate::micro::SPAWN_CT)?;
+    let reports: Vec<Report> = (0..opts.paired_children)
+        .filter_map(|_| {
+            eprintln!("child: TASKPROF=off");
+            spawn(
+                &format!("offenv {} {}", opts.off_env_iters, opts.off_env_rounds),
+                &[("TASKPROF", "off")],
+            )
+        })
+        .collect();
+    (!reports.is_empty()).then(|| merge(&reports))
+}
+
+/// Records the merged `pairs` reports of `group`: `ID.ratio` and `ID.delta` keys.
+fn record_merged(group: &str, report: &Report) {
+    for (key, &ratio) in report {
+        let Some(id) = key.strip_suffix(".ratio") else {
+            continue;
+        };
+        let delta_ns = report
+            .get(&format!("{id}.delta"))
+            .copied()
+            .unwrap_or(f64::NAN);
+        record_paired(group, id, Paired { ratio, delta_ns });
+    }
+}
+
+/// The paired rounds of scenario 6 (plain tokio's and taskprof's spawn+join with the parked
+/// tasks against none), `opts.parked_pair_children` children per group and tool, each
+/// `opts.parked_pair_rounds` rounds; recorded as the median over the children.
+pub fn run_parked_pairs(opts: &Opts) {
+    if opts.profile {
+        return;
+    }
+    let groups: Vec<&str> = PARKED_GROUPS
+        .iter()
+        .map(|&(g, _)| g)
+        .filter(|g| opts.paired_for(g).is_some())
+        .collect();
+    let tools = [crate::tools::Plain::ID, crate::tools::Taskprof::ID];
+    let mut reports: BTreeMap<(&str, &str), Vec<Report>> = BTreeMap::new();
+    for _ in 0..opts.parked_pair_children {
+        for &group in &groups {
+            for tool in tools {
+                eprintln!("child: paired rounds of {group}, {tool}");
+                reports.entry((group, tool)).or_default().extend(spawn(
+                    &format!(
+                        "parkedpair {group} {tool} {} {}",
+                        opts.spawn_parked_tasks, opts.parked_pair_rounds
+                    ),
+                    &[],
+                ));
+            }
+        }
+    }
+    for ((group, tool), reports) in &reports {
+        let merged = merge(reports);
+        if let (Some(&ratio), Some(&delta_ns)) = (merged.get("ratio"), merged.get("delta")) {
+            record_paired(group, tool, Paired { ratio, delta_ns });
+        }
+    }
+}
+
 /// Runs every child scenario (`opts.children_reps` times each, merged by median; at each
 /// scaling size `opts.scaling_children` times, with `opts.scaling_reps` dumps each).
 pub fn run_all(opts: &Opts) -> Children {
     let mut out = Children::default();
-    // First: a nanosecond row, measured before the children that park a million tasks. Run
-    // right after one, or 5 s after, it read twice its usual delta on this machine (12 to 14 ns
-    // per chain against 6 to 7), as it did in a full run that ran it last.
-    eprintln!("child: TASKPROF=off");
-    out.off_env = spawn(
-        &format!("offenv {} {}", opts.off_env_iters, opts.off_env_rounds),
-        &[("TASKPROF", "off")],
-    );
     for tool in crate::tools::TOOLS {
         let reps: Vec<Report> = (0..opts.children_reps)
             .filter_map(|_| {
@@ -170,10 +299,15 @@ fn parked_child<T: Tool>(n: u64, reps: usize) -> Report {
     report.insert("n".into(), n as f64);
     report.insert("rss_per_task".into(), (after - before) / n as f64);
     report.insert("future_bytes".into(), future_bytes as f64);
+    // Every dump is timed with the CPU's caches holding none of what it reads, as a profile
+    // request finds a busy service's: a dump of 10k tasks, timed again and again, would
+    // otherwise read them from the cache, and one of 100k or 1M from memory.
+    let mut evict = vec![0u8; evict_bytes()];
     for (name, dump) in dumps::<T>() {
         let mut times = Vec::with_capacity(reps);
         let mut bytes = 0;
         for _ in 0..reps.max(1) {
+            evict_caches(&mut evict);
             let start = Instant::now();
             let text = dump();
             times.push(start.elapsed().as_secs_f64() * 1e9);
@@ -192,6 +326,7 @@ fn parked_child<T: Tool>(n: u64, reps: usize) -> Report {
         let mut times = Vec::with_capacity(reps);
         for rep in 0..=reps.max(1) {
             buf.clear();
+            evict_caches(&mut evict);
             let start = Instant::now();
             let _ = write!(buf, "{:#}", taskprof::snapshot());
             if rep > 0 {
@@ -210,6 +345,7 @@ fn parked_child<T: Tool>(n: u64, reps: usize) -> Report {
         let mut counted = Counter(0);
         for _ in 0..reps.max(1) {
             counted.0 = 0;
+            evict_caches(&mut evict);
             let start = Instant::now();
             let _ = write!(counted, "{:#}", taskprof::snapshot());
             times.push(start.elapsed().as_secs_f64() * 1e9);
@@ -225,6 +361,26 @@ fn parked_child<T: Tool>(n: u64, reps: usize) -> Report {
     notify.notify_waiters();
     drop(rt);
     report
+}
+
+/// Bytes written by [`evict_caches`]: twice the last-level cache (from sysfs; 32 MiB, this
+/// machine's, if it does not say).
+fn evict_bytes() -> usize {
+    let llc = std::fs::read_to_string("/sys/devices/system/cpu/cpu0/cache/index3/size")
+        .ok()
+        .and_then(|s| s.trim().strip_suffix('K')?.parse::<usize>().ok())
+        .map_or(32 << 20, |k| k << 10);
+    2 * llc
+}
+
+/// Writes one byte of every cache line of `buf`: what was cached before is evicted.
+fn evict_caches(buf: &mut [u8]) {
+    for line in buf.chunks_mut(64) {
+        if let Some(b) = line.first_mut() {
+            *b = b.wrapping_add(1);
+        }
+    }
+    std::hint::black_box(buf);
 }
 
 /// A `fmt::Write` that only counts the bytes written to it.
@@ -265,11 +421,24 @@ fn off_env_child(iters: u64, rounds: usize) -> Report {
     let rt = runtime(Flavor::Current, false);
     let per = |d: Duration| d.as_secs_f64() * 1e9 / iters as f64;
     let (mut sp, mut st, mut fp, mut ft) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..rounds {
-        sp.push(per(crate::micro::spawn_join::<Plain>(&rt, iters)));
-        st.push(per(crate::micro::spawn_join::<Taskprof>(&rt, iters)));
-        fp.push(per(crate::micro::frames_flat::<Plain>(&rt, iters)));
-        ft.push(per(crate::micro::frames_flat::<Taskprof>(&rt, iters)));
+    for round in 0..rounds {
+        // ABBA, as the paired rounds of rows 1–3: whichever side runs first in a round is not
+        // always the same.
+        let mut plain = || {
+            sp.push(per(crate::micro::spawn_join::<Plain>(&rt, iters)));
+            fp.push(per(crate::micro::frames_flat::<Plain>(&rt, iters)));
+        };
+        let mut tool = || {
+            st.push(per(crate::micro::spawn_join::<Taskprof>(&rt, iters)));
+            ft.push(per(crate::micro::frames_flat::<Taskprof>(&rt, iters)));
+        };
+        if round % 2 == 0 {
+            plain();
+            tool();
+        } else {
+            tool();
+            plain();
+        }
     }
     // Paired, as rows 1–3: the median of the per-round ratio or difference.
     let mut spawn_ratio: Vec<f64> = st.iter().zip(&sp).map(|(t, p)| t / p).collect();

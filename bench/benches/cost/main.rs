@@ -52,8 +52,15 @@ pub struct Opts {
     pub spawn_parked_tasks: u64,
     /// Iterations per round of the `TASKPROF=off` child.
     pub off_env_iters: u64,
-    /// Rounds of the `TASKPROF=off` child.
+    /// Rounds of each `TASKPROF=off` child.
     pub off_env_rounds: usize,
+    /// Child processes per paired comparison of rows 1–3 and 7 (and of the `TASKPROF=off`
+    /// child), merged by median.
+    pub paired_children: usize,
+    /// Child processes per tool and runtime of scenario 6's paired rounds.
+    pub parked_pair_children: usize,
+    /// Paired rounds of scenario 6 per child: each parks and releases all the tasks.
+    pub parked_pair_rounds: usize,
 }
 
 impl Opts {
@@ -126,9 +133,19 @@ impl Opts {
             off_env_rounds: if test {
                 1
             } else if quick {
-                5
+                3
             } else {
-                31
+                11
+            },
+            // A quick run is a smoke run (under a minute): one child.
+            paired_children: if test || quick { 1 } else { 7 },
+            parked_pair_children: if test || quick { 1 } else { 5 },
+            parked_pair_rounds: if test {
+                1
+            } else if quick {
+                2
+            } else {
+                3
             },
         }
     }
@@ -151,12 +168,12 @@ impl Opts {
             }
         } else if self.quick {
             micro::PairedConfig {
-                rounds: 9,
+                rounds: 5,
                 target: Duration::from_millis(3),
             }
         } else {
             micro::PairedConfig {
-                rounds: 21,
+                rounds: 11,
                 target: Duration::from_millis(10),
             }
         })
@@ -260,14 +277,22 @@ fn main() {
         return;
     }
     let phase = std::time::Instant::now();
-    let children = if opts.run_children() {
+    let off_env = child::run_paired(&opts);
+    eprintln!(
+        "phase: paired rounds of 1-3 and 7 took {:.1?}",
+        phase.elapsed()
+    );
+    let phase = std::time::Instant::now();
+    let mut children = if opts.run_children() {
         child::run_all(&opts)
     } else {
         child::Children::default()
     };
+    children.off_env = off_env;
     eprintln!("phase: scenarios 4-5 took {:.1?}", phase.elapsed());
     let phase = std::time::Instant::now();
     micro::run_parked(&mut c, &opts);
+    child::run_parked_pairs(&opts);
     eprintln!("phase: scenario 6 took {:.1?}", phase.elapsed());
     c.final_summary();
     if opts.profile {

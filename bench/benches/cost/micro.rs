@@ -80,7 +80,8 @@ fn measure_paired(
     }
 }
 
-fn record_paired(group: &str, id: &str, p: Paired) {
+/// Records the paired result of `id` in `group` (the median of the child processes' results).
+pub fn record_paired(group: &str, id: &str, p: Paired) {
     PAIRED
         .lock()
         .unwrap_or_else(|p| p.into_inner())
@@ -110,7 +111,7 @@ pub const PLAIN_AGAIN: &str = "plain-again";
 pub const TASKPROF_OFF: &str = "taskprof-off";
 
 /// Runtime flavors.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Flavor {
     /// `new_current_thread`.
     Current,
@@ -282,16 +283,9 @@ fn bench<S: Scenario, T: Tool>(g: &mut Group<'_>, rt: &Runtime) {
 }
 
 /// The five tools; then taskprof switched off if `off`; then plain tokio again (`plain-again`,
-/// the noise check) if `again`. Then, unless filtered out, the paired comparisons of each tool
-/// with plain tokio.
-fn all_tools<S: Scenario>(
-    g: &mut Group<'_>,
-    name: &str,
-    rt: &Runtime,
-    opts: &Opts,
-    off: bool,
-    again: bool,
-) {
+/// the noise check) if `again`. The paired comparisons that decide the verdicts run later, in
+/// child processes of their own (see [`measure_pairs`]).
+fn all_tools<S: Scenario>(g: &mut Group<'_>, rt: &Runtime, off: bool, again: bool) {
     bench::<S, Plain>(g, rt);
     bench::<S, Taskprof>(g, rt);
     bench::<S, AsyncBacktrace>(g, rt);
@@ -305,29 +299,60 @@ fn all_tools<S: Scenario>(
             b.iter_custom(|iters| S::run::<Plain>(rt, iters))
         });
     }
-    let Some(cfg) = opts.paired_for(name) else {
-        return;
-    };
-    pair::<S, Taskprof>(name, rt, cfg);
-    pair::<S, AsyncBacktrace>(name, rt, cfg);
-    pair::<S, AwaitTree>(name, rt, cfg);
-    pair::<S, TokioMetrics>(name, rt, cfg);
-    if off {
-        pair_switched_off::<S>(name, rt, cfg);
-    }
 }
 
-fn pair<S: Scenario, T: Tool>(group: &str, rt: &Runtime, cfg: PairedConfig) {
-    let p = measure_paired(
+/// The criterion groups whose verdicts come from paired comparisons (rows 1–3 and 7).
+pub const PAIRED_GROUPS: [&str; 6] = [
+    SPAWN_CT,
+    SPAWN_MT,
+    POLL,
+    POLL_FRAME,
+    FRAMES_FLAT,
+    FRAMES_YIELD,
+];
+
+/// The paired comparisons of group `group` with plain tokio, measured in this process: each
+/// tool's, and taskprof switched off where the group has that row. `None` for an unknown group.
+pub fn measure_pairs(group: &str, cfg: PairedConfig) -> Option<Vec<(&'static str, Paired)>> {
+    let flavor = if group == SPAWN_MT {
+        Flavor::Multi
+    } else {
+        Flavor::Current
+    };
+    let rt = runtime(flavor, false);
+    Some(match group {
+        SPAWN_CT | SPAWN_MT => pairs::<SpawnJoin>(&rt, cfg, true),
+        POLL => pairs::<PollYield>(&rt, cfg, false),
+        POLL_FRAME => pairs::<PollYieldInFrame>(&rt, cfg, false),
+        FRAMES_FLAT => pairs::<FramesFlat>(&rt, cfg, true),
+        FRAMES_YIELD => pairs::<FramesYield>(&rt, cfg, false),
+        _ => return None,
+    })
+}
+
+fn pairs<S: Scenario>(rt: &Runtime, cfg: PairedConfig, off: bool) -> Vec<(&'static str, Paired)> {
+    let mut out = vec![
+        (Taskprof::ID, pair::<S, Taskprof>(rt, cfg)),
+        (AsyncBacktrace::ID, pair::<S, AsyncBacktrace>(rt, cfg)),
+        (AwaitTree::ID, pair::<S, AwaitTree>(rt, cfg)),
+        (TokioMetrics::ID, pair::<S, TokioMetrics>(rt, cfg)),
+    ];
+    if off {
+        out.push((TASKPROF_OFF, pair_switched_off::<S>(rt, cfg)));
+    }
+    out
+}
+
+fn pair<S: Scenario, T: Tool>(rt: &Runtime, cfg: PairedConfig) -> Paired {
+    measure_paired(
         cfg,
         |iters| S::run::<Plain>(rt, iters),
         |iters| S::run::<T>(rt, iters),
-    );
-    record_paired(group, T::ID, p);
+    )
 }
 
-fn pair_switched_off<S: Scenario>(group: &str, rt: &Runtime, cfg: PairedConfig) {
-    let p = measure_paired(
+fn pair_switched_off<S: Scenario>(rt: &Runtime, cfg: PairedConfig) -> Paired {
+    measure_paired(
         cfg,
         |iters| S::run::<Plain>(rt, iters),
         |iters| {
@@ -336,8 +361,7 @@ fn pair_switched_off<S: Scenario>(group: &str, rt: &Runtime, cfg: PairedConfig) 
             crate::tools::set_enabled(true);
             d
         },
-    );
-    record_paired(group, TASKPROF_OFF, p);
+    )
 }
 
 /// taskprof with `set_enabled(false)`.
@@ -359,27 +383,27 @@ pub fn run(c: &mut Criterion, opts: &Opts) {
     let again = !opts.quick;
 
     let mut g = c.benchmark_group(SPAWN_CT);
-    all_tools::<SpawnJoin>(&mut g, SPAWN_CT, &ct, opts, true, again);
+    all_tools::<SpawnJoin>(&mut g, &ct, true, again);
     g.finish();
 
     let mut g = c.benchmark_group(SPAWN_MT);
-    all_tools::<SpawnJoin>(&mut g, SPAWN_MT, &mt, opts, true, again);
+    all_tools::<SpawnJoin>(&mut g, &mt, true, again);
     g.finish();
 
     let mut g = c.benchmark_group(POLL);
-    all_tools::<PollYield>(&mut g, POLL, &ct, opts, false, again);
+    all_tools::<PollYield>(&mut g, &ct, false, again);
     g.finish();
 
     let mut g = c.benchmark_group(POLL_FRAME);
-    all_tools::<PollYieldInFrame>(&mut g, POLL_FRAME, &ct, opts, false, false);
+    all_tools::<PollYieldInFrame>(&mut g, &ct, false, false);
     g.finish();
 
     let mut g = c.benchmark_group(FRAMES_FLAT);
-    all_tools::<FramesFlat>(&mut g, FRAMES_FLAT, &ct, opts, true, false);
+    all_tools::<FramesFlat>(&mut g, &ct, true, false);
     g.finish();
 
     let mut g = c.benchmark_group(FRAMES_YIELD);
-    all_tools::<FramesYield>(&mut g, FRAMES_YIELD, &ct, opts, false, false);
+    all_tools::<FramesYield>(&mut g, &ct, false, false);
     g.finish();
 }
 
@@ -388,41 +412,27 @@ pub fn parked_id(tool: &str, parked: bool) -> String {
     format!("{tool}-{}", if parked { "parked" } else { "none" })
 }
 
-/// Scenario 6: spawn+join with no parked tasks, then with `opts.spawn_parked_tasks` parked ones of the
-/// same tool (tracked ones for taskprof), for plain tokio and taskprof.
-/// `opts.spawn_parked_tasks` is 1M in a full run.
+/// Scenario 6 for criterion: spawn+join with no parked tasks, then with
+/// `opts.spawn_parked_tasks` parked ones of the same tool (tracked ones for taskprof), for plain
+/// tokio and taskprof. `opts.spawn_parked_tasks` is 1M in a full run. The paired rounds that
+/// decide the verdict run in child processes (see [`parked_rounds`]).
 pub fn run_parked(c: &mut Criterion, opts: &Opts) {
-    for (group, flavor) in [(PARKED_CT, Flavor::Current), (PARKED_MT, Flavor::Multi)] {
+    for (group, flavor) in PARKED_GROUPS {
         let mut g = c.benchmark_group(group);
         parked_pair::<Plain>(&mut g, flavor, opts.spawn_parked_tasks);
         parked_pair::<Taskprof>(&mut g, flavor, opts.spawn_parked_tasks);
         g.finish();
-        if let Some(cfg) = opts.paired_for(group) {
-            // A few rounds: each parks (and releases) all the tasks.
-            let rounds = cfg.rounds.min(PARKED_ROUNDS);
-            for (id, p) in [
-                (
-                    Plain::ID,
-                    parked_rounds::<Plain>(flavor, opts.spawn_parked_tasks, rounds),
-                ),
-                (
-                    Taskprof::ID,
-                    parked_rounds::<Taskprof>(flavor, opts.spawn_parked_tasks, rounds),
-                ),
-            ] {
-                record_paired(group, id, p);
-            }
-        }
     }
 }
 
-/// Paired rounds of scenario 6 at most: each parks and releases a million tasks (seconds).
-const PARKED_ROUNDS: usize = 5;
+/// The criterion groups of scenario 6 and their runtimes.
+pub const PARKED_GROUPS: [(&str, Flavor); 2] =
+    [(PARKED_CT, Flavor::Current), (PARKED_MT, Flavor::Multi)];
 
 /// Scenario 6 paired, for the verdict: each round measures spawn+join with nothing parked and
 /// with `n` tasks parked, back to back (the order alternates), so the ratio of a round is free
 /// of the drift between criterion's two measurements seconds apart.
-fn parked_rounds<T: Tool>(flavor: Flavor, n: u64, rounds: usize) -> Paired {
+pub fn parked_rounds<T: Tool>(flavor: Flavor, n: u64, rounds: usize) -> Paired {
     let rt = runtime(flavor, true);
     let with_parked = |iters: u64| {
         let notify = park::<T>(&rt, n);
