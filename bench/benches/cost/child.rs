@@ -27,7 +27,8 @@ use crate::micro::{
 use crate::tools::{AWAIT_TREE, Tool};
 use crate::{Opts, for_tool};
 
-/// Set in a child's environment: `parked TOOL N REPS`, `offenv ITERS ROUNDS`,
+/// Set in a child's environment: `parked TOOL N REPS`, `scaling N,N,.. REPS`,
+/// `offenv ITERS ROUNDS`,
 /// `pairs GROUP ROUNDS TARGET_US` or `parkedpair GROUP TOOL N ROUNDS`.
 pub const CHILD_ENV: &str = "TASKPROF_BENCH_CHILD";
 
@@ -50,6 +51,13 @@ pub fn run(spec: &str) {
             for_tool!(tool, parked_child(n, reps))
         }
         Some(&"offenv") => off_env_child(num(1), num(2) as usize),
+        Some(&"scaling") => {
+            let sizes: Vec<u64> = words
+                .get(1)
+                .map(|w| w.split(',').filter_map(|n| n.parse().ok()).collect())
+                .unwrap_or_default();
+            scaling_child(&sizes, num(2) as usize)
+        }
         Some(&"pairs") => {
             let group = *words.get(1).expect("group");
             let cfg = PairedConfig {
@@ -258,25 +266,32 @@ pub fn run_all(opts: &Opts) -> Children {
             out.parked.insert(tool, merge(&reps));
         }
     }
-    // Every size in children of its own with the same reps (the main children's medians include
-    // a process's first, cold, dumps), so the sizes compare like with like; several children
-    // per size, merged by median: one process in a few runs slow as a whole (by up to 1.7× on
-    // this machine, its memory placed worse), which is not how taskprof scales. The sizes take
-    // turns, as the two sides of a paired round do: seven children of one size in a row ran
-    // under other conditions (10k tasks read 50 ns per task that way, 67 taking turns).
-    let mut reps: Vec<Vec<Report>> = vec![Vec::new(); opts.scaling.len()];
-    for _ in 0..opts.scaling_children {
-        for (&n, reps) in opts.scaling.iter().zip(&mut reps) {
-            eprintln!("child: taskprof scaling, {n} parked tasks");
-            reps.extend(spawn(
-                &format!("parked taskprof {n} {}", opts.scaling_reps),
+    // The sizes in one child, parked one after the other, each child reporting how the cost
+    // per task grew from one size to the next; the verdict takes the median over the children
+    // of those steps. One process reads as a whole faster or slower than another (by up to 1.7×
+    // on this machine, its memory placed better or worse), which is not how taskprof scales,
+    // and a step measured within one process is free of it.
+    let reps: Vec<Report> = (0..opts.scaling_children)
+        .filter_map(|_| {
+            eprintln!("child: taskprof scaling");
+            let sizes: Vec<String> = opts.scaling.iter().map(u64::to_string).collect();
+            spawn(
+                &format!("scaling {} {}", sizes.join(","), opts.scaling_reps),
                 &[],
-            ));
-        }
-    }
-    for (&n, reps) in opts.scaling.iter().zip(&reps) {
-        if !reps.is_empty() {
-            out.scaling.push((n, merge(reps)));
+            )
+        })
+        .collect();
+    if !reps.is_empty() {
+        let merged = merge(&reps);
+        for &n in &opts.scaling {
+            let prefix = format!("{n}.");
+            let at_n: Report = merged
+                .iter()
+                .filter_map(|(k, v)| Some((k.strip_prefix(&prefix)?.to_owned(), *v)))
+                .collect();
+            if !at_n.is_empty() {
+                out.scaling.push((n, at_n));
+            }
         }
     }
     out
@@ -318,47 +333,87 @@ fn parked_child<T: Tool>(n: u64, reps: usize) -> Report {
         report.insert(format!("{name}_bytes"), bytes as f64);
     }
     if T::ID == crate::tools::Taskprof::ID {
-        // The per-task text written into one reused `String`, for the scaling rows: `format!`
-        // into a fresh `String` page-faults all of it whenever it is over glibc's largest mmap
-        // threshold (32 MiB: 100k tasks' text is just over it, 10k tasks' far under it), which
-        // measures the allocator, not how taskprof scales. The first write sizes the buffer.
-        let mut buf = String::new();
-        let mut times = Vec::with_capacity(reps);
-        for rep in 0..=reps.max(1) {
-            buf.clear();
-            evict_caches(&mut evict);
-            let start = Instant::now();
-            let _ = write!(buf, "{:#}", taskprof::snapshot());
-            if rep > 0 {
-                times.push(start.elapsed().as_secs_f64() * 1e9);
-            }
-        }
-        report.insert(
-            "per_task_reused_ns".into(),
-            median(&mut times).unwrap_or(0.0),
-        );
-        // The same text written to a byte counter, for the scaling verdict: what taskprof does
-        // to produce it, without the stores of its bytes, which cost per byte what the CPU's
-        // caches make them (10k tasks' text, 3.4 MB, stays in them; 100k tasks', 34 MB, does
-        // not), not what taskprof does.
-        let mut times = Vec::with_capacity(reps);
-        let mut counted = Counter(0);
-        for _ in 0..reps.max(1) {
-            counted.0 = 0;
-            evict_caches(&mut evict);
-            let start = Instant::now();
-            let _ = write!(counted, "{:#}", taskprof::snapshot());
-            times.push(start.elapsed().as_secs_f64() * 1e9);
-        }
-        report.insert(
-            "per_task_counted_ns".into(),
-            median(&mut times).unwrap_or(0.0),
-        );
-        report.insert("per_task_counted_bytes".into(), counted.0 as f64);
         // Sanity: the profile saw every parked task (plus none or a few of the warm-up's).
         report.insert("seen".into(), taskprof::snapshot().total() as f64);
     }
     notify.notify_waiters();
+    drop(rt);
+    report
+}
+
+/// taskprof's texts of the tasks parked now, for the scaling rows: the grouped profile, and the
+/// per-task text written into one reused `String` and to a byte counter (`reps` times each,
+/// caches evicted before each; medians in ns).
+///
+/// `format!` into a fresh `String` page-faults all of it whenever it is over glibc's largest
+/// mmap threshold (32 MiB: 100k tasks' text is just over it, 10k tasks' far under it), which
+/// measures the allocator, not how taskprof scales: hence the reused `String`, whose first
+/// write sizes it. The byte counter, which decides the verdict, is what taskprof does to
+/// produce the text, without the stores of its bytes, which cost per byte what the CPU's caches
+/// make them.
+fn text_timings(reps: usize, evict: &mut [u8]) -> Report {
+    let mut report = Report::new();
+    let mut time = |name: &str, warm_up: bool, f: &mut dyn FnMut()| {
+        let mut times = Vec::with_capacity(reps);
+        for rep in 0..reps.max(1) + usize::from(warm_up) {
+            evict_caches(evict);
+            let start = Instant::now();
+            f();
+            if !warm_up || rep > 0 {
+                times.push(start.elapsed().as_secs_f64() * 1e9);
+            }
+        }
+        report.insert(format!("{name}_ns"), median(&mut times).unwrap_or(0.0));
+    };
+    time("grouped", false, &mut || {
+        drop(std::hint::black_box(taskprof::snapshot().to_string()));
+    });
+    let mut buf = String::new();
+    time("per_task_reused", true, &mut || {
+        buf.clear();
+        let _ = write!(buf, "{:#}", taskprof::snapshot());
+    });
+    let mut counted = Counter(0);
+    time("per_task_counted", false, &mut || {
+        counted.0 = 0;
+        let _ = write!(counted, "{:#}", taskprof::snapshot());
+    });
+    report.insert("per_task_counted_bytes".into(), counted.0 as f64);
+    report
+}
+
+/// taskprof's scaling: parks tasks up to each of `sizes` in turn (in a multi_thread runtime,
+/// 2 workers, as scenario 4) and times its texts at each ([`text_timings`]). Keys are
+/// `N.NAME_ns`, and `N.NAME_step`: the cost per task at `N` over that at the size before.
+fn scaling_child(sizes: &[u64], reps: usize) -> Report {
+    use crate::tools::Taskprof;
+    let rt = runtime(Flavor::Multi, true);
+    park::<Taskprof>(&rt, 64).notify_waiters();
+    rt.block_on(async { tokio::time::sleep(Duration::from_millis(20)).await });
+    let mut evict = vec![0u8; evict_bytes()];
+    let mut notifies = Vec::new();
+    let mut parked = 0;
+    let mut report = Report::new();
+    let mut before: Option<(u64, Report)> = None;
+    for &n in sizes {
+        notifies.push(park::<Taskprof>(&rt, n.saturating_sub(parked)));
+        parked = parked.max(n);
+        let at_n = text_timings(reps, &mut evict);
+        for (k, v) in &at_n {
+            report.insert(format!("{n}.{k}"), *v);
+            if let (Some(name), Some((m, prev))) = (k.strip_suffix("_ns"), &before)
+                && let Some(p) = prev.get(k)
+            {
+                let step = (v / n as f64) / (p / *m as f64);
+                report.insert(format!("{n}.{name}_step"), step);
+            }
+        }
+        before = Some((n, at_n));
+    }
+    report.insert("seen".into(), taskprof::snapshot().total() as f64);
+    for n in notifies {
+        n.notify_waiters();
+    }
     drop(rt);
     report
 }

@@ -44,9 +44,9 @@ pub struct Opts {
     pub dump_reps: usize,
     /// Sizes of taskprof's dump scaling.
     pub scaling: Vec<u64>,
-    /// Dumps per child at the scaling sizes.
+    /// Dumps per child at each scaling size.
     pub scaling_reps: usize,
-    /// Child processes per scaling size (merged by median).
+    /// Child processes of the scaling rows, each parking up to every size (merged by median).
     pub scaling_children: usize,
     /// Parked tasks of scenario 6.
     pub spawn_parked_tasks: u64,
@@ -110,11 +110,11 @@ impl Opts {
         } else {
             (100_000, 3, 3, vec![10_000, 100_000, 1_000_000], 1_000_000)
         };
-        // The scaling sizes run in one child each: more reps for a steadier median.
+        // More dumps per size than the 100k rows' children: a steadier median.
         let scaling_reps = if test { 1 } else { 7 };
         // Whole processes differ more than dumps within one (a process at 10k tasks read 54 or
-        // 74 ns per task, its memory placed better or worse): the median of several, cheap at
-        // these sizes (a child parking a million tasks takes a few seconds).
+        // 74 ns per task, its memory placed better or worse): the median of several, cheap
+        // enough (a child parking a million tasks takes a few seconds).
         let scaling_children = if test || quick { 1 } else { 7 };
         Opts {
             quick,

@@ -43,12 +43,12 @@ pub fn paired(group: &str, id: &str) -> Option<Paired> {
         .copied()
 }
 
-/// Rounds and per-side duration of a paired comparison.
+/// Rounds and per-round duration of the tool's side of a paired comparison.
 #[derive(Clone, Copy)]
 pub struct PairedConfig {
     /// Rounds (each runs both sides once).
     pub rounds: usize,
-    /// Time one side of a round should take (iterations are calibrated on plain).
+    /// Time the tool's side of a round should take (iterations are calibrated on it).
     pub target: Duration,
 }
 
@@ -57,8 +57,10 @@ fn measure_paired(
     mut plain: impl FnMut(u64) -> Duration,
     mut tool: impl FnMut(u64) -> Duration,
 ) -> Paired {
+    // Calibrated on the tool's side: a slow peer's rounds (up to 500× plain's in a chain of
+    // frames) then take about the target too, not hundreds of times it.
     let mut iters = 1u64;
-    while plain(iters) < cfg.target && iters < 1 << 30 {
+    while tool(iters) < cfg.target && iters < 1 << 30 {
         iters *= 2;
     }
     let (mut ratios, mut deltas) = (Vec::new(), Vec::new());

@@ -136,10 +136,15 @@ pub fn build(src: &Sources<'_>) -> (Table, Vec<String>) {
         notes.push(format!(
             "Every dump of rows 5 is timed with the CPU's caches emptied first (a buffer of twice \
              the last-level cache written), as a profile request finds a busy service's. The \
-             per-task text's scaling row writes the text to a byte counter: the work of \
-             producing it. Into one reused `String` it took {reused} per task. `format!` into a \
-             fresh `String` (the 100k row above) also page-faults all of it whenever it is over \
-             glibc's largest mmap threshold, 32 MiB."
+             scaling rows come from {} child processes that each park the tasks up to every \
+             size in turn and time the texts at each; the cells give the median per size, the \
+             steps the median over the processes of each one's ratio from one size to the next \
+             (a process reads as a whole faster or slower than another; its steps do not). The \
+             per-task text's row writes the text to a byte counter: the work of producing it. \
+             Into one reused `String` it took {reused} per task. `format!` into a fresh `String` \
+             (the 100k row above) also page-faults all of it whenever it is over glibc's \
+             largest mmap threshold, 32 MiB.",
+            src.opts.scaling_children
         ));
     }
     if let Some(r) = src.children.parked.get("taskprof")
@@ -412,7 +417,23 @@ fn dump_rows(t: &mut Table, src: &Sources<'_>) {
             .map(|(n, per)| format!("{}: {}", count(*n), fmt_ns(*per)))
             .collect::<Vec<_>>()
             .join(" · ");
-        let linear = (points.len() >= 2).then(|| points.windows(2).all(|w| w[1].1 <= w[0].1 * 1.3));
+        // Each child measured every size and the steps between them; the verdict takes the
+        // median step over the children (see `child::run_all`).
+        let steps: Vec<f64> = src
+            .children
+            .scaling
+            .iter()
+            .skip(1)
+            .filter_map(|(_, r)| r.get(&format!("{name}_step")).copied())
+            .collect();
+        let linear = (points.len() >= 2 && steps.len() + 1 == points.len())
+            .then(|| steps.iter().all(|&s| s <= 1.3));
+        let text = if steps.is_empty() {
+            text
+        } else {
+            let steps: Vec<String> = steps.iter().map(|&s| fmt_ratio(s)).collect();
+            format!("{text} (steps {})", steps.join(", "))
+        };
         t.row([
             format!("5. taskprof {label}, scaling with the number of parked tasks"),
             "time per task".to_owned(),
@@ -421,7 +442,7 @@ fn dump_rows(t: &mut Table, src: &Sources<'_>) {
             "–".to_owned(),
             "–".to_owned(),
             "–".to_owned(),
-            "linear: per-task cost ≤ 1.3× the previous size's".to_owned(),
+            "linear: per-task cost ≤ 1.3× the previous size's (median step)".to_owned(),
             Verdict::of(linear).as_str().to_owned(),
         ]);
     }
