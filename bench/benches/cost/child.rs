@@ -1,5 +1,5 @@
 #![forbid(unsafe_code)]
-//! Scenarios 4 and 5, and the paired comparisons that decide the verdicts of rows 1–3, 6 and 7,
+//! Scenarios 4 and 5, and the comparisons that decide the verdicts of rows 1–3, 6 and 7,
 //! each run in fresh child processes: the bench binary re-executes itself with [`CHILD_ENV`]
 //! set, so every tool's memory is measured from a clean heap (no allocator reuse from an earlier
 //! tool) and a dump only sees its own tasks.
@@ -212,9 +212,9 @@ fn record_merged(group: &str, report: &Report) {
     }
 }
 
-/// The paired rounds of scenario 6 (plain tokio's and taskprof's spawn+join with the parked
-/// tasks against none), `opts.parked_pair_children` children per group and tool, each
-/// `opts.parked_pair_rounds` rounds; recorded as the median over the children.
+/// Scenario 6's verdict (plain tokio's and taskprof's spawn+join with the parked tasks against
+/// none, see [`parked_rounds`]), `opts.parked_pair_children` children per group and tool, each
+/// `opts.parked_pair_rounds` rounds a side; recorded as the median over the children.
 pub fn run_parked_pairs(opts: &Opts) {
     if opts.profile {
         return;
@@ -229,7 +229,7 @@ pub fn run_parked_pairs(opts: &Opts) {
     for _ in 0..opts.parked_pair_children {
         for &group in &groups {
             for tool in tools {
-                eprintln!("child: paired rounds of {group}, {tool}");
+                eprintln!("child: {group}, {tool}");
                 reports.entry((group, tool)).or_default().extend(spawn(
                     &format!(
                         "parkedpair {group} {tool} {} {}",

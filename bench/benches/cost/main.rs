@@ -57,9 +57,9 @@ pub struct Opts {
     /// Child processes per paired comparison of rows 1–3 and 7 (and of the `TASKPROF=off`
     /// child), merged by median.
     pub paired_children: usize,
-    /// Child processes per tool and runtime of scenario 6's paired rounds.
+    /// Child processes per tool and runtime of scenario 6's verdict (merged by median).
     pub parked_pair_children: usize,
-    /// Paired rounds of scenario 6 per child: each parks and releases all the tasks.
+    /// Rounds of scenario 6 per child and side (with none parked, with the tasks parked).
     pub parked_pair_rounds: usize,
 }
 
@@ -139,13 +139,13 @@ impl Opts {
             },
             // A quick run is a smoke run (under a minute): one child.
             paired_children: if test || quick { 1 } else { 7 },
-            parked_pair_children: if test || quick { 1 } else { 5 },
+            parked_pair_children: if test || quick { 1 } else { 7 },
             parked_pair_rounds: if test {
                 1
             } else if quick {
-                2
-            } else {
                 3
+            } else {
+                7
             },
         }
     }

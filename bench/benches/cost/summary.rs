@@ -80,14 +80,15 @@ pub fn build(src: &Sources<'_>) -> (Table, Vec<String>) {
     off_rows(&mut t, src);
 
     notes.push(format!(
-        "Verdicts of rows 1–3, 6 and 7 use the paired comparison: plain tokio and the tool \
-             alternated in short rounds (for row 6, the tool with and without the parked tasks \
-             back to back), in {} child processes per row (for row 6, {}), each reporting the \
+        "Verdicts of rows 1–3 and 7 use the paired comparison: plain tokio and the tool \
+             alternated in short rounds, in {} child processes per row, each reporting the \
              median of its rounds' ratios or deltas; the verdict takes the median over the \
              processes. It holds up better than the ratio of two criterion medians taken seconds \
              apart on a loaded machine, and better than one process's rounds: each process \
              places the same code differently (its stack and heap), which moves its readings by \
-             a few percent in every round.",
+             a few percent in every round. Row 6's verdict: {} child processes per tool, each \
+             timing spawn+join with nothing parked, then parking the tasks once and timing it \
+             again (median over the processes of the ratio).",
         src.opts.paired_children, src.opts.parked_pair_children
     ));
     let again: Vec<String> = [
@@ -134,7 +135,7 @@ pub fn build(src: &Sources<'_>) -> (Table, Vec<String>) {
             .collect::<Vec<_>>()
             .join(" · ");
         notes.push(format!(
-            "Every dump of rows 5 is timed with the CPU's caches emptied first (a buffer of twice \
+            "Every dump of row 5 is timed with the CPU's caches emptied first (a buffer of twice \
              the last-level cache written), as a profile request finds a busy service's. The \
              scaling rows come from {} child processes that each park the tasks up to every \
              size in turn and time the texts at each; the cells give the median per size, the \
@@ -464,7 +465,7 @@ fn parked_rows(t: &mut Table, src: &Sources<'_>) {
         };
         let (plain, _) = pair("plain");
         let (ours, ratio) = pair("taskprof");
-        // The paired rounds (with vs none, back to back), when run, decide.
+        // The children's ratios (with vs none, in one process each), when run, decide.
         let verdict = match paired(group, "taskprof") {
             Some(p) => format!(
                 "{} (paired {}; plain tokio {})",
