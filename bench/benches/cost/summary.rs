@@ -216,13 +216,8 @@ fn poll_frame_row(t: &mut Table, src: &Sources<'_>) {
     };
     let (ours, ab) = (ratio(TOOLS[TASKPROF]), ratio("async-backtrace"));
     cells.push(format!(
-        "≤ async-backtrace's ({}{}), as a suspending frame (row 3)",
-        ab.map_or_else(|| NA.to_owned(), |(r, _)| fmt_ratio(r)),
-        if ab.is_some_and(|(_, p)| p) {
-            ", paired"
-        } else {
-            ""
-        }
+        "{}, as a suspending frame (row 3)",
+        peer_budget(ab, fmt_ratio)
     ));
     cells.push(match (ours, ab) {
         (Some((r, true)), Some((ab, _))) => format!(
@@ -234,6 +229,20 @@ fn poll_frame_row(t: &mut Table, src: &Sources<'_>) {
         _ => Verdict::NotMeasured.as_str().to_owned(),
     });
     t.row(cells);
+}
+
+/// The budget cell "≤ async-backtrace's (its figure, paired)" for async-backtrace's figure
+/// `ab` (and whether it is the paired one).
+fn peer_budget(ab: Option<(f64, bool)>, fmt: fn(f64) -> String) -> String {
+    format!(
+        "≤ async-backtrace's ({}{})",
+        ab.map_or_else(|| NA.to_owned(), |(v, _)| fmt(v)),
+        if ab.is_some_and(|(_, p)| p) {
+            ", paired"
+        } else {
+            ""
+        }
+    )
 }
 
 /// The verdict on `id`'s ratio to plain in `group`: from the paired comparison when there is one
@@ -311,15 +320,7 @@ fn frame_rows(t: &mut Table, src: &Sources<'_>) {
             cells.push(delta_verdict(ours, |d| d <= 6.0));
         } else {
             let ab = frame_delta_for_verdict(src, group, "async-backtrace");
-            cells.push(format!(
-                "≤ async-backtrace's ({}{})",
-                ab.map_or_else(|| NA.to_owned(), |(d, _)| fmt_delta_ns(d)),
-                if ab.is_some_and(|(_, p)| p) {
-                    ", paired"
-                } else {
-                    ""
-                }
-            ));
+            cells.push(peer_budget(ab, fmt_delta_ns));
             match ab {
                 Some((ab, _)) => cells.push(delta_verdict(ours, |d| d <= ab)),
                 None => cells.push(Verdict::NotMeasured.as_str().to_owned()),
