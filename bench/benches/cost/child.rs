@@ -28,8 +28,7 @@ use crate::tools::{AWAIT_TREE, Tool};
 use crate::{Opts, for_tool};
 
 /// Set in a child's environment: `parked TOOL N REPS`, `scaling N,N,.. REPS`,
-/// `offenv ITERS ROUNDS`,
-/// `pairs GROUP ROUNDS TARGET_US` or `parkedpair GROUP TOOL N ROUNDS`.
+/// `offenv ITERS ROUNDS`, `pairs GROUP ROUNDS TARGET_US` or `parkedpair GROUP TOOL N ROUNDS`.
 pub const CHILD_ENV: &str = "TASKPROF_BENCH_CHILD";
 
 /// What a child reported.
@@ -67,12 +66,7 @@ pub fn run(spec: &str) {
             let pairs = measure_pairs(group, cfg).unwrap_or_else(|| panic!("bad group {group}"));
             pairs
                 .into_iter()
-                .flat_map(|(id, p)| {
-                    [
-                        (format!("{id}.ratio"), p.ratio),
-                        (format!("{id}.delta"), p.delta_ns),
-                    ]
-                })
+                .flat_map(|(id, p)| paired_keys(id, p))
                 .collect()
         }
         Some(&"parkedpair") => {
@@ -85,10 +79,7 @@ pub fn run(spec: &str) {
                 .map(|&(_, f)| f)
                 .unwrap_or_else(|| panic!("bad group {group}"));
             let p: Paired = for_tool!(tool, parked_rounds(flavor, n, rounds));
-            Report::from([
-                ("ratio".to_owned(), p.ratio),
-                ("delta".to_owned(), p.delta_ns),
-            ])
+            paired_keys(tool, p).into_iter().collect()
         }
         _ => panic!("bad {CHILD_ENV}: {spec:?}"),
     };
@@ -151,7 +142,7 @@ pub struct Children {
     pub parked: BTreeMap<&'static str, Report>,
     /// taskprof's dumps at each scaling size.
     pub scaling: Vec<(u64, Report)>,
-    /// The `TASKPROF=off` child, if run.
+    /// The `TASKPROF=off` children's reports merged, if run.
     pub off_env: Option<Report>,
 }
 
@@ -198,7 +189,15 @@ pub fn run_paired(opts: &Opts) -> Option<Report> {
     (!reports.is_empty()).then(|| merge(&reports))
 }
 
-/// Records the merged `pairs` reports of `group`: `ID.ratio` and `ID.delta` keys.
+/// A paired result of `id` as report keys: `ID.ratio` and `ID.delta`.
+fn paired_keys(id: &str, p: Paired) -> [(String, f64); 2] {
+    [
+        (format!("{id}.ratio"), p.ratio),
+        (format!("{id}.delta"), p.delta_ns),
+    ]
+}
+
+/// Records the merged reports of `group`'s children (see [`paired_keys`]).
 fn record_merged(group: &str, report: &Report) {
     for (key, &ratio) in report {
         let Some(id) = key.strip_suffix(".ratio") else {
@@ -240,11 +239,8 @@ pub fn run_parked_pairs(opts: &Opts) {
             }
         }
     }
-    for ((group, tool), reports) in &reports {
-        let merged = merge(reports);
-        if let (Some(&ratio), Some(&delta_ns)) = (merged.get("ratio"), merged.get("delta")) {
-            record_paired(group, tool, Paired { ratio, delta_ns });
-        }
+    for ((group, _), reports) in &reports {
+        record_merged(group, &merge(reports));
     }
 }
 

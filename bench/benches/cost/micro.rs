@@ -113,7 +113,7 @@ pub const PLAIN_AGAIN: &str = "plain-again";
 pub const TASKPROF_OFF: &str = "taskprof-off";
 
 /// Runtime flavors.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 pub enum Flavor {
     /// `new_current_thread`.
     Current,
