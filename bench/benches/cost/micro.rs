@@ -437,7 +437,7 @@ pub const PARKED_GROUPS: [(&str, Flavor); 2] =
 ///
 /// The tasks are parked once. Rounds that alternated the two sides had to release the million
 /// tasks and park them again, and after a release both plain tokio and taskprof read slower
-/// with the tasks parked again (plain 0.87 to 1.03×, taskprof 1.06 to 1.12× over three full
+/// with the tasks parked again (plain 0.87 to 1.01×, taskprof 1.02 to 1.12× over three full
 /// runs, where the first round of each child, parked on a fresh heap, read about 1.0× for
 /// both): malloc then serves the task cells tokio allocates (128-byte aligned, through
 /// `memalign`) from the million cells freed, each spawn's cell a cold one, where on a fresh
