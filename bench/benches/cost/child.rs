@@ -244,8 +244,9 @@ pub fn run_parked_pairs(opts: &Opts) {
     }
 }
 
-/// Runs every child scenario (`opts.children_reps` times each, merged by median; at each
-/// scaling size `opts.scaling_children` times, with `opts.scaling_reps` dumps each).
+/// Runs the child scenarios of rows 4 and 5 (`opts.children_reps` times per tool, merged by
+/// median), and the scaling children (`opts.scaling_children`, each parking up to every size
+/// with `opts.scaling_reps` dumps at each).
 pub fn run_all(opts: &Opts) -> Children {
     let mut out = Children::default();
     for tool in crate::tools::TOOLS {
@@ -293,13 +294,19 @@ pub fn run_all(opts: &Opts) -> Children {
     out
 }
 
+/// The multi_thread runtime (2 workers, with its timer) of the parked-task children, after a
+/// warm-up: first-use allocations (registries, thread locals, runtime queues) are not per task.
+fn warmed_runtime<T: Tool>() -> tokio::runtime::Runtime {
+    let rt = runtime(Flavor::Multi, true);
+    park::<T>(&rt, 64).notify_waiters();
+    rt.block_on(async { tokio::time::sleep(Duration::from_millis(20)).await });
+    rt
+}
+
 /// Scenario 4 and 5 for tool `T`: parks `n` tasks two frames deep in a multi_thread runtime (2
 /// workers), reports the RSS they added per task, then times the tool's dump `reps` times.
 fn parked_child<T: Tool>(n: u64, reps: usize) -> Report {
-    let rt = runtime(Flavor::Multi, true);
-    // Warm-up: first-use allocations (registries, thread locals, runtime queues) are not per task.
-    park::<T>(&rt, 64).notify_waiters();
-    rt.block_on(async { tokio::time::sleep(Duration::from_millis(20)).await });
+    let rt = warmed_runtime::<T>();
 
     let future_bytes = T::spawned_size(T::parked(std::sync::Arc::new(Default::default())));
     let before = rss_bytes().unwrap_or(0) as f64;
@@ -383,9 +390,7 @@ fn text_timings(reps: usize, evict: &mut [u8]) -> Report {
 /// `N.NAME_ns`, and `N.NAME_step`: the cost per task at `N` over that at the size before.
 fn scaling_child(sizes: &[u64], reps: usize) -> Report {
     use crate::tools::Taskprof;
-    let rt = runtime(Flavor::Multi, true);
-    park::<Taskprof>(&rt, 64).notify_waiters();
-    rt.block_on(async { tokio::time::sleep(Duration::from_millis(20)).await });
+    let rt = warmed_runtime::<Taskprof>();
     let mut evict = vec![0u8; evict_bytes()];
     let mut notifies = Vec::new();
     let mut parked = 0;

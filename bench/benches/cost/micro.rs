@@ -52,6 +52,15 @@ pub struct PairedConfig {
     pub target: Duration,
 }
 
+/// Iterations (a power of two) for which `run` takes at least `target`.
+fn calibrate(target: Duration, mut run: impl FnMut(u64) -> Duration) -> u64 {
+    let mut iters = 1u64;
+    while run(iters) < target && iters < 1 << 30 {
+        iters *= 2;
+    }
+    iters
+}
+
 fn measure_paired(
     cfg: PairedConfig,
     mut plain: impl FnMut(u64) -> Duration,
@@ -59,10 +68,7 @@ fn measure_paired(
 ) -> Paired {
     // Calibrated on the tool's side: a slow peer's rounds (up to 500× plain's in a chain of
     // frames) then take about the target too, not hundreds of times it.
-    let mut iters = 1u64;
-    while tool(iters) < cfg.target && iters < 1 << 30 {
-        iters *= 2;
-    }
+    let iters = calibrate(cfg.target, &mut tool);
     let (mut ratios, mut deltas) = (Vec::new(), Vec::new());
     for round in 0..cfg.rounds.max(1) {
         let (p, t) = if round % 2 == 0 {
@@ -447,10 +453,7 @@ pub const PARKED_GROUPS: [(&str, Flavor); 2] =
 pub fn parked_rounds<T: Tool>(flavor: Flavor, n: u64, rounds: usize) -> Paired {
     let rt = runtime(flavor, true);
     let target = Duration::from_millis(10);
-    let mut iters = 1u64;
-    while spawn_join::<T>(&rt, iters) < target && iters < 1 << 30 {
-        iters *= 2;
-    }
+    let iters = calibrate(target, |iters| spawn_join::<T>(&rt, iters));
     // Warm-up: a process's first tens of milliseconds of spawns read slower.
     let warm = Instant::now();
     while warm.elapsed() < Duration::from_millis(300) {
