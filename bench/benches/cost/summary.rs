@@ -81,15 +81,16 @@ pub fn build(src: &Sources<'_>) -> (Table, Vec<String>) {
 
     notes.push(format!(
         "Verdicts of rows 1–3 and 7 use the paired comparison: plain tokio and the tool \
-             alternated in short rounds, in {} child processes per row, each reporting the \
+             alternated in short rounds, in {} per row, each reporting the \
              median of its rounds' ratios or deltas; the verdict takes the median over the \
              processes. It holds up better than the ratio of two criterion medians taken seconds \
              apart on a loaded machine, and better than one process's rounds: each process \
              places the same code differently (its stack and heap), which moves its readings by \
-             a few percent in every round. Row 6's verdict: {} child processes per tool, each \
+             a few percent in every round. Row 6's verdict: {} per tool, each \
              timing spawn+join with nothing parked, then parking the tasks once and timing it \
              again (median over the processes of the ratio).",
-        src.opts.paired_children, src.opts.parked_pair_children
+        processes(src.opts.paired_children),
+        processes(src.opts.parked_pair_children)
     ));
     let again: Vec<String> = [
         (SPAWN_CT, "spawn ct"),
@@ -137,7 +138,7 @@ pub fn build(src: &Sources<'_>) -> (Table, Vec<String>) {
         notes.push(format!(
             "Every dump of row 5 is timed with the CPU's caches emptied first (a buffer of twice \
              the last-level cache written), as a profile request finds a busy service's. The \
-             scaling rows come from {} child processes that each park the tasks up to every \
+             scaling rows come from {} that each park the tasks up to every \
              size in turn and time the texts at each; the cells give the median per size, the \
              steps the median over the processes of each one's ratio from one size to the next \
              (a process reads as a whole faster or slower than another; its steps do not). The \
@@ -145,7 +146,7 @@ pub fn build(src: &Sources<'_>) -> (Table, Vec<String>) {
              Into one reused `String` it took {reused} per task. `format!` into a fresh `String` \
              (the 100k row above) also page-faults all of it whenever it is over glibc's \
              largest mmap threshold, 32 MiB.",
-            src.opts.scaling_children
+            processes(src.opts.scaling_children)
         ));
     }
     if let Some(r) = src.children.parked.get("taskprof")
@@ -556,6 +557,15 @@ fn off_rows(t: &mut Table, src: &Sources<'_>) {
         "≤ +1 ns per frame",
         delta_verdict(paired_delta.map(|d| (d, true)), |d| d <= 1.0),
     );
+}
+
+/// `1 child process`, `7 child processes`.
+fn processes(n: usize) -> String {
+    if n == 1 {
+        "1 child process".to_owned()
+    } else {
+        format!("{n} child processes")
+    }
 }
 
 /// `10k`, `100k`, `1M`.
